@@ -1,0 +1,15 @@
+"""Data: bundled face domains, real-data builders, degradation, pipelines.
+
+Importing this package registers the tfds builders `synthetic_faces`,
+`avatar_faces` and `icartoonface`.
+"""
+
+from isr_kd_tf.data import builders  # noqa: F401  (registers the builders)
+from isr_kd_tf.data.degradation import box_downsample, canny, degrade, edge_targets, upsample_bicubic
+from isr_kd_tf.data.pipeline import (SOURCE, TARGET, DomainSpec, PipelineConfig, augment,
+                                     eval_dataset, finish, prepare, select, training_dataset)
+from isr_kd_tf.data.sources import keys, load, num_examples
+
+__all__ = ["box_downsample", "canny", "degrade", "edge_targets", "upsample_bicubic",
+           "SOURCE", "TARGET", "DomainSpec", "PipelineConfig", "augment", "eval_dataset",
+           "finish", "prepare", "select", "training_dataset", "keys", "load", "num_examples"]

@@ -1,0 +1,169 @@
+"""tfds builders: the two bundled face domains and the manual iCartoonFace.
+
+Importing this module registers `synthetic_faces`, `avatar_faces` and
+`icartoonface` with tfds. The bundled ones are generated here, offline.
+"""
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
+
+# Disjoint seed ranges per split, so no split ever shares a face.
+_SPLIT_SEED_OFFSET = {"train": 0, "validation": 10_000_000, "test": 20_000_000}
+
+
+@dataclasses.dataclass
+class SizedConfig(tfds.core.BuilderConfig):
+    train: int = 1000
+    validation: int = 100
+    test: int = 200
+
+
+_SIZES = [
+    SizedConfig(name="default", description="1000 / 100 / 200 images."),
+    SizedConfig(name="large", description="5000 / 100 / 500 images.", train=5000, test=500),
+    SizedConfig(name="tiny", description="For tests: 24 / 8 / 8 images.", train=24, validation=8, test=8),
+]
+
+
+def _init_worker():
+    import cv2
+    cv2.setNumThreads(1)
+
+
+def _render_all(fn, seeds, workers):
+    """Yields fn(seed) in order, on `workers` processes."""
+    if workers <= 1 or len(seeds) < 16:
+        for s in seeds:
+            yield fn(s)
+        return
+    # forkserver, not fork: forking a process whose TensorFlow threads are
+    # running deadlocks the children.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([fn.__module__])
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap(fn, seeds, chunksize=8)
+
+
+def _split_gens(builder):
+    cfg = builder.builder_config
+    return {split: builder._generate_examples(split, getattr(cfg, split))
+            for split in ("train", "validation", "test")}
+
+
+class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
+    """Photo-like real-face stand-in with exact 19-class parsing maps."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = _SIZES
+
+    def _info(self):
+        h, w = synthetic_faces.HEIGHT, synthetic_faces.WIDTH
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(h, w, 3)),
+                "parsing": tfds.features.Image(shape=(h, w, 1)),
+                "filename": tfds.features.Text(),
+            }),
+            description=__doc__)
+
+    def _split_generators(self, dl_manager):
+        return _split_gens(self)
+
+    def _generate_examples(self, split, n):
+        seeds = [_SPLIT_SEED_OFFSET[split] + i for i in range(n)]
+        for i, (img, lab) in enumerate(_render_all(synthetic_faces.render_face, seeds, os.cpu_count() or 1)):
+            name = f"synthetic_{split}_{i:06d}.png"
+            yield name, {"image": img, "parsing": lab[..., None], "filename": name}
+
+
+class AvatarFaces(tfds.core.GeneratorBasedBuilder):
+    """Cartoon faces from python-avatars, rasterised with resvg."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = _SIZES
+
+    def _info(self):
+        s = avatar_faces.SIZE
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(s, s, 3)),
+                "filename": tfds.features.Text(),
+            }),
+            description=__doc__)
+
+    def _split_generators(self, dl_manager):
+        return _split_gens(self)
+
+    def _generate_examples(self, split, n):
+        seeds = [_SPLIT_SEED_OFFSET[split] + i for i in range(n)]
+        for i, img in enumerate(_render_all(avatar_faces.render_avatar, seeds, os.cpu_count() or 1)):
+            name = f"avatar_{split}_{i:06d}.png"
+            yield name, {"image": img, "filename": name}
+
+
+ICARTOON_PATTERN = re.compile(r"personai_icartoonface_rectrain_(\d+)_(\d+)\.jpg$")
+
+
+def icartoon_split(filename):
+    """Held-out identities: id % 50 == 0 is test, == 1 validation (~2% each)."""
+    ident = int(ICARTOON_PATTERN.search(filename).group(1))
+    return {0: "test", 1: "validation"}.get(ident % 50, "train")
+
+
+class ICartoonFace(tfds.core.GeneratorBasedBuilder):
+    """iCartoonFace recognition-track training images (manual download)."""
+
+    name = "icartoonface"
+
+    VERSION = tfds.core.Version("1.0.0")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Download the iCartoonFace recognition training set "
+        "(personai_icartoonface_rectrain.zip) from the iCartoonFace authors and "
+        "unpack it so that files named personai_icartoonface_rectrain_XXXXX_YYYYYYY.jpg "
+        "lie anywhere below <data_dir>/downloads/manual/icartoonface/ "
+        "(or pass --manual_dir).")
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3)),
+                "filename": tfds.features.Text(),
+            }),
+            description=__doc__)
+
+    def _split_generators(self, dl_manager):
+        from isr_kd_tf.errors import UserError
+
+        root = os.fspath(dl_manager.manual_dir)
+        files = [p for p in image_io.list_images(root) if ICARTOON_PATTERN.search(p)] if os.path.isdir(root) else []
+        if not files:
+            raise UserError(f"icartoonface: no personai_icartoonface_rectrain_*.jpg files under {root}. "
+                            + self.MANUAL_DOWNLOAD_INSTRUCTIONS)
+        by_split = {"train": [], "validation": [], "test": []}
+        for p in files:
+            by_split[icartoon_split(os.path.basename(p))].append(p)
+        return {k: self._generate_examples(v) for k, v in by_split.items()}
+
+    def _generate_examples(self, paths):
+        skipped = image_io.SkipLog()
+        for p in paths:
+            try:
+                img = image_io.read_image(p)
+            except image_io.BadImage as e:
+                skipped.skip(p, str(e))
+                continue
+            name = os.path.basename(p)
+            yield name, {"image": img, "filename": name}
+        if skipped.skipped:
+            logging.warning("icartoonface: %s", skipped.summary())
+
+
+BUNDLED = ("synthetic_faces", "avatar_faces")

@@ -1,0 +1,177 @@
+"""Training and evaluation pipelines: crop, resize, augment, degrade, edges.
+
+Per example only what depends on the image size runs (square centre crop,
+resize to HR); the rest runs per batch, vectorised, with stateless random
+ops seeded by (seed, batch index), so the same seed gives the same batches
+and a resumed run can start at any batch.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from isr_kd_tf.data import degradation, sources
+from isr_kd_tf.errors import UserError
+
+SOURCE, TARGET = 0, 1  # domain ids carried by every element
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    hr_size: int = 128
+    scale: int = 8
+    crop_size: int = 178          # CelebA-aligned crop: rows 20..197 of 218x178
+    degradation: str = "box"      # box (ISR-KD code) | bicubic (PKDN/DIC)
+    noise_sigma: float = 0.0
+    flip: bool = True             # horizontal flip, p = 0.5
+    rotate: bool = True           # p = 0.5, then 90/180/270 uniformly
+    edges: bool = True            # Canny targets (ISR-KD)
+    edge_thresholds: str = "fixed"
+    upsample_lr: bool = False     # PKDN input: LR bicubic-upsampled to HR size
+    shuffle_buffer: int = 2048
+
+
+def prepare(example, cfg, domain):
+    """Square centre crop (side min(crop_size, H, W)) and resize to HR."""
+    img = example["image"]
+    shape = tf.shape(img)
+    side = tf.minimum(tf.minimum(shape[0], shape[1]), cfg.crop_size)
+    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    size = [cfg.hr_size, cfg.hr_size]
+    crop = img[top:top + side, left:left + side]
+    hr = tf.image.resize(tf.cast(crop, tf.float32), size, method="bilinear")
+    out = {"hr": tf.cast(tf.clip_by_value(tf.round(hr), 0, 255), tf.uint8),
+           "domain": tf.constant(domain, tf.int32)}
+    if "parsing" in example:
+        p = example["parsing"][top:top + side, left:left + side][..., None]
+        out["parsing"] = tf.image.resize(p, size, method="nearest")[..., 0]
+    return out
+
+
+def augment(batch, seed, flip=True, rotate=True):
+    """Flip and rot90 each sample; HR and parsing move together."""
+    hr = batch["hr"]
+    n = tf.shape(hr)[0]
+    u = tf.random.stateless_uniform([3, n], seed)
+    flip = (u[0] < 0.5) & flip
+    k = tf.where((u[1] < 0.5) | (not rotate), 0, 1 + tf.cast(tf.minimum(u[2] * 3, 2.0), tf.int32))
+
+    def apply(x):
+        x = x if x.shape.rank == 4 else x[..., None]
+        x = tf.where(flip[:, None, None, None], tf.reverse(x, [2]), x)
+        rots = tf.stack([x, tf.image.rot90(x, 1), tf.image.rot90(x, 2), tf.image.rot90(x, 3)])
+        return tf.gather_nd(rots, tf.stack([k, tf.range(n)], 1))
+
+    out = dict(batch)
+    out["hr"] = apply(hr)
+    if "parsing" in batch:
+        out["parsing"] = apply(batch["parsing"])[..., 0]
+    return out
+
+
+def finish(batch, cfg, seed=None):
+    """Float HR, degraded LR, edge targets and the PKDN input for a batch."""
+    if seed is not None and (cfg.flip or cfg.rotate):
+        batch = augment(batch, seed, cfg.flip, cfg.rotate)
+    out = dict(batch)
+    hr = tf.cast(batch["hr"], tf.float32)
+    out["hr"] = hr
+    noise_seed = None if seed is None else seed + tf.constant([0, 1], seed.dtype)
+    out["lr"] = degradation.degrade(hr, cfg.scale, cfg.degradation, cfg.noise_sigma, noise_seed)
+    if cfg.edges:
+        for e in degradation.edge_targets(hr, cfg.scale, cfg.edge_thresholds):
+            out[f"edge_{e.shape[1]}"] = e
+    if cfg.upsample_lr:
+        out["lr_up"] = degradation.upsample_bicubic(out["lr"], [cfg.hr_size, cfg.hr_size])
+    return out
+
+
+def _check_count(name, split, n, available, flag):
+    if n > available:
+        raise UserError(f"{flag}={n} but {name} {split} has only {available} images; "
+                        f"lower {flag} or use a larger set")
+
+
+def select(ds, name, split, n, seed, list_path=None, data_dir=None):
+    """Exactly `n` examples drawn without replacement with `seed`.
+
+    The chosen examples are written to `list_path` (index<TAB>key per line)
+    so that a run's data can be audited.
+    """
+    all_keys = sources.keys(name, split, data_dir)
+    _check_count(name, split, n, len(all_keys), "count")
+    idx = np.sort(np.random.default_rng(seed).choice(len(all_keys), n, replace=False))
+    if list_path:
+        os.makedirs(os.path.dirname(list_path) or ".", exist_ok=True)
+        tmp = list_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(f"{i}\t{all_keys[i]}\n" for i in idx)
+        os.replace(tmp, list_path)
+    if n == len(all_keys):
+        return ds
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(idx, tf.int64), tf.ones([n], tf.int64)), 0)
+
+    def chosen(i, _):
+        return table.lookup(i) > 0
+
+    def drop_index(_, example):
+        return example
+
+    return ds.enumerate().filter(chosen).map(drop_index)
+
+
+@dataclasses.dataclass
+class DomainSpec:
+    """One source of training images: a dataset, its domain and how many."""
+    name: str
+    domain: int
+    count: int = 0                # 0 = the whole split
+    split: str = "train"
+
+
+def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None, start_batch=0):
+    """Infinite, seeded stream of finished batches mixing `specs` by their counts."""
+    streams, weights = [], []
+    keep_parsing = True
+    parts = []
+    for i, spec in enumerate(specs):
+        ds = sources.load(spec.name, spec.split, data_dir)
+        n = spec.count or sources.num_examples(spec.name, spec.split, data_dir)
+        if spec.count:
+            list_path = os.path.join(list_dir, f"{spec.name.replace('/', '_').replace(':', '_')}_{spec.split}.txt") if list_dir else None
+            ds = select(ds, spec.name, spec.split, spec.count, seed + i, list_path, data_dir)
+        keep_parsing &= "parsing" in ds.element_spec
+        parts.append((ds, spec, n))
+    for ds, spec, n in parts:
+        ds = ds.map(lambda ex, d=spec.domain: prepare(ex, cfg, d), num_parallel_calls=tf.data.AUTOTUNE)
+        if not keep_parsing:
+            ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k != "parsing"})
+        ds = ds.cache().shuffle(min(cfg.shuffle_buffer, n), seed=seed, reshuffle_each_iteration=True).repeat()
+        streams.append(ds)
+        weights.append(float(n))
+    if not streams:
+        raise UserError("no training data: give at least one dataset")
+    if len(streams) == 1:
+        ds = streams[0]
+    else:
+        total = sum(weights)
+        ds = tf.data.Dataset.sample_from_datasets(streams, [w / total for w in weights], seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.enumerate(start=0).skip(start_batch)
+    ds = ds.map(lambda i, b: finish(b, cfg, tf.stack([tf.cast(seed, tf.int64), i])),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
+    """Finished batches of a split in a fixed order, without augmentation."""
+    ds = sources.load(name, split, data_dir)
+    if limit:
+        ds = ds.take(limit)
+    ds = ds.map(lambda ex: prepare(ex, cfg, domain), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda b: finish(b, cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

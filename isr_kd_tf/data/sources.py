@@ -1,0 +1,129 @@
+"""`load(name, split)`: every data source as one kind of tf.data.Dataset.
+
+Elements are dicts with `image` (uint8 HxWx3), `key` (a string naming the
+example: its file name, or `split[index]` where the source has none) and,
+where the source has it, `parsing` (uint8 HxW, BiSeNet's 19 classes).
+"""
+
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from isr_kd_tf.data import builders, image_io
+from isr_kd_tf.errors import UserError
+
+SPLITS = ("train", "validation", "test")
+FOLDER_PREFIX = "folder:"
+
+
+def _is_folder(name):
+    return name.startswith(FOLDER_PREFIX) or os.path.isdir(name)
+
+
+def _folder_path(name):
+    return name[len(FOLDER_PREFIX):] if name.startswith(FOLDER_PREFIX) else name
+
+
+def builder(name, data_dir=None):
+    """The tfds builder for `name`, prepared (bundled sets are built offline)."""
+    try:
+        b = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, "
+                        "icartoonface, celeb_a or folder:PATH") from None
+    if not b.is_prepared():
+        base = name.split("/")[0].split(":")[0]
+        if base in builders.BUNDLED:
+            logging.info("building %s offline in %s", name, b.data_dir_root)
+            b.download_and_prepare()
+        elif base == "celeb_a":
+            try:
+                b.download_and_prepare()
+            except Exception as e:  # no network here: say what to do instead
+                raise UserError(
+                    f"celeb_a is not prepared in {b.data_dir_root} and could not be downloaded ({type(e).__name__}); "
+                    "run `tfds build celeb_a` on a connected machine and pass its folder as --data_dir") from None
+        else:
+            try:
+                b.download_and_prepare()
+            except AssertionError as e:  # tfds' own "manual directory is empty"
+                raise UserError(f"{name}: manual download missing. "
+                                + (getattr(b, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or str(e))) from None
+    return b
+
+
+def num_examples(name, split, data_dir=None):
+    if _is_folder(name):
+        return len(_folder_files(name, split))
+    return builder(name, data_dir).info.splits[split].num_examples
+
+
+def _folder_files(name, split):
+    """A folder's images; a folder with train/validation/test subfolders is split by them."""
+    root = _folder_path(name)
+    if not os.path.isdir(root):
+        raise UserError(f"image folder {root} does not exist")
+    sub = os.path.join(root, split)
+    paths = image_io.list_images(sub if os.path.isdir(sub) else root)
+    if not paths:
+        raise UserError(f"image folder {root} holds no images ({', '.join(image_io.IMAGE_EXTENSIONS)})")
+    return paths
+
+
+def load_folder(name, split="train", min_side=0, skip_log=None):
+    """Images of a folder; unreadable or too small ones are skipped and named."""
+    paths = _folder_files(name, split)
+    log = skip_log if skip_log is not None else image_io.SkipLog()
+
+    def read(path):
+        path = path.decode()
+        try:
+            img = image_io.read_image(path)
+        except image_io.BadImage as e:
+            log.skip(path, str(e))
+            return np.zeros((1, 1, 3), np.uint8), False
+        if min(img.shape[:2]) < min_side:
+            log.skip(path, f"{img.shape[1]}x{img.shape[0]} is smaller than {min_side} pixels")
+            return np.zeros((1, 1, 3), np.uint8), False
+        return img, True
+
+    def to_example(path):
+        img, ok = tf.numpy_function(read, [path], [tf.uint8, tf.bool], stateful=False)
+        img.set_shape([None, None, 3])
+        return {"image": img, "key": path}, ok
+
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    ds = ds.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.filter(lambda ex, ok: ok).map(lambda ex, ok: ex)
+
+
+def load(name, split="train", data_dir=None, decode=True):
+    """The examples of `name`'s `split` in a fixed order (see module doc)."""
+    if split not in SPLITS:
+        raise UserError(f"split {split!r} is unknown; use one of {SPLITS}")
+    if _is_folder(name):
+        return load_folder(name, split)
+    b = builder(name, data_dir)
+    feats = b.info.features
+    decoders = None if decode else {k: tfds.decode.SkipDecoding()
+                                    for k in ("image", "parsing") if k in feats}
+    ds = b.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+    has_name = "filename" in feats
+
+    def to_example(i, ex):
+        out = {"image": ex["image"],
+               "key": ex["filename"] if has_name else tf.strings.format("{}[{}]", (split, i))}
+        if "parsing" in ex:
+            out["parsing"] = ex["parsing"][..., 0] if decode else ex["parsing"]
+        return out
+
+    return ds.enumerate().map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def keys(name, split="train", data_dir=None):
+    """The example keys of a split, in load order, without decoding images."""
+    ds = load(name, split, data_dir, decode=False).map(lambda ex: ex["key"])
+    return [k.decode() for k in ds.as_numpy_iterator()]

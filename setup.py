@@ -1,0 +1,19 @@
+"""isr_kd_tf and pkdn_tf: ISR-KD and PKDN face super-resolution in TF 2 / Keras 3."""
+
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "requirements.txt")) as f:
+    requirements = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+setup(
+    name="isr-kd-tf",
+    version="0.1.0",
+    description=__doc__,
+    packages=find_packages(include=["isr_kd_tf", "isr_kd_tf.*", "pkdn_tf", "pkdn_tf.*"]),
+    python_requires=">=3.10",
+    install_requires=requirements,
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+)

@@ -1,0 +1,19 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+TINY_SOURCE = "synthetic_faces/tiny"
+TINY_TARGET = "avatar_faces/tiny"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """The two bundled domains at their tiny size, built once per session."""
+    from isr_kd_tf import data
+
+    d = str(tmp_path_factory.mktemp("tfds"))
+    for name in (TINY_SOURCE, TINY_TARGET):
+        data.num_examples(name, "train", d)
+    return d
