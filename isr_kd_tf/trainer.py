@@ -1,0 +1,134 @@
+"""The ISR-KD GAN training step: one D step, then one G step, frozen teacher.
+
+One generator forward serves both steps: D is updated on the detached SR
+images, then the G loss reads D's updated opinion of the same SR images.
+The teacher (a frozen copy of the pre-trained generator) runs on the same
+augmented batch inside the step and is never differentiated.
+"""
+
+import keras
+import tensorflow as tf
+
+from isr_kd_tf import losses, metrics
+from isr_kd_tf.data import SOURCE, TARGET
+
+EDGE_KEYS = ("edge_32", "edge_64", "edge_128")
+
+
+def freeze(model):
+    model.trainable = False
+    return model
+
+
+def copy_generator(generator):
+    """A new Generator with the same config and weights (the teacher)."""
+    clone = generator.__class__.from_config(generator.get_config())
+    clone(tf.zeros((1, 16, 16, 3)))
+    clone.set_weights(generator.get_weights())
+    return clone
+
+
+class ISRKDTrainer(keras.Model):
+    """Holds G, D and (incremental stage) the frozen teacher.
+
+    stage: "pretrain" (one domain, every sample gets the task losses),
+    "incremental" (teacher + distillation on source samples) or
+    "finetune" (incremental data, no distillation: Cartoon-CelebA-1 style).
+    """
+
+    def __init__(self, generator, discriminator, teacher=None, stage="pretrain",
+                 weights=None, identity_net=None, lce_transform="yuv", identity_temperature=0.1,
+                 eval_crop_border=0, eval_y_channel=False, **kwargs):
+        super().__init__(**kwargs)
+        if stage == "incremental" and teacher is None:
+            raise ValueError("the incremental stage needs a teacher (a pre-trained generator)")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.teacher = freeze(teacher) if teacher is not None else None
+        self.stage = stage
+        self.loss_weights_ = weights or losses.LossWeights()
+        self.identity_net = freeze(identity_net) if identity_net is not None else None
+        self.lce_transform = lce_transform
+        self.identity_temperature = identity_temperature
+        self.eval_crop_border = eval_crop_border
+        self.eval_y_channel = eval_y_channel
+        self._trackers = {}
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def _track(self, values):
+        for name, value in values.items():
+            if name not in self._trackers:
+                self._trackers[name] = keras.metrics.Mean(name=name)
+            self._trackers[name].update_state(value)
+        return {name: t.result() for name, t in self._trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _masks(self, domain):
+        if self.stage == "pretrain":
+            task = tf.ones_like(domain, tf.float32)
+            return task, tf.zeros_like(task)
+        return tf.cast(domain == TARGET, tf.float32), tf.cast(domain == SOURCE, tf.float32)
+
+    def generator_losses(self, batch, out, fake_logits, task_mask, kd_mask):
+        """Every G loss term, unweighted, and the weighted total."""
+        w = self.loss_weights_
+        hr = batch["hr"]
+        terms = {
+            "rec": losses.reconstruction_loss(out["sr"], hr, task_mask),
+            "edge": losses.edge_loss(out["edges"], [batch[k] for k in EDGE_KEYS], task_mask),
+            "lce": losses.luminance_chrominance_loss(out["sr"], hr, task_mask, self.lce_transform),
+            "adv": losses.generator_adversarial_loss(fake_logits, task_mask),
+        }
+        weighted = {"rec": w.rec, "edge": w.edge, "lce": w.lce, "adv": w.adv}
+        if self.identity_net is not None:
+            emb_sr = self.identity_net(out["sr"], training=False)
+            emb_hr = tf.stop_gradient(self.identity_net(hr, training=False))
+            terms["identity"] = losses.identity_loss(emb_sr, emb_hr, task_mask, self.identity_temperature)
+            weighted["identity"] = w.identity
+        if self.stage == "incremental":
+            teacher_out = self.teacher(batch["lr"], training=False)
+            terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
+            weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
+        total = tf.add_n([weighted[k] * terms[k] for k in weighted])
+        return terms, total
+
+    def train_step(self, batch):
+        task_mask, kd_mask = self._masks(batch["domain"])
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as g_tape:
+            out = self.generator(batch["lr"], training=True)
+        with tf.GradientTape() as d_tape:
+            real_logits = self.discriminator(batch["hr"], training=True)
+            fake_logits_d = self.discriminator(tf.stop_gradient(out["sr"]), training=True)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask, self.loss_weights_.d_scale)
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+        with g_tape:
+            fake_logits = self.discriminator(out["sr"], training=True)
+            terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        return self._track({"g_loss": g_loss, "d_loss": d_loss, **terms,
+                            "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
+                            "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)})
+
+    def test_step(self, batch):
+        sr = self.generator(batch["lr"], training=False)["sr"]
+        p = metrics.psnr(sr, batch["hr"], self.eval_crop_border, self.eval_y_channel)
+        s = metrics.ssim(sr, batch["hr"], self.eval_crop_border, self.eval_y_channel)
+        values = {}
+        for name, domain in (("source", SOURCE), ("target", TARGET)):
+            m = tf.cast(batch["domain"] == domain, tf.float32)
+            values[f"psnr_{name}"] = losses.masked_mean(p, m)
+            values[f"ssim_{name}"] = losses.masked_mean(s, m)
+        self._track(values)
+        return {k: self._trackers[k].result() for k in values}
+
+    def call(self, lr, training=False):
+        return self.generator(lr, training=training)
