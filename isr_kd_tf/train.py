@@ -1,0 +1,42 @@
+"""python -m isr_kd_tf.train --flagfile=flags/demo.cfg
+
+Every field of train_lib.Config is a flag with the same name and default;
+a flagfile picks the experiment.
+"""
+
+import dataclasses
+
+from absl import app, flags
+
+from isr_kd_tf import train_lib
+from isr_kd_tf.errors import run_main
+
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+           str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+
+for _field in dataclasses.fields(train_lib.Config):
+    _DEFINE[type(_field.default)](_field.name, list(_field.default) if isinstance(_field.default, tuple)
+                                  else _field.default, f"See train_lib.Config.{_field.name}.")
+flags.DEFINE_string("jit", "auto", "XLA: auto (on only with a GPU) | on | off. Overrides --jit_compile.")
+FLAGS = flags.FLAGS
+
+
+def config_from_flags():
+    values = {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(train_lib.Config)}
+    values["stages"] = tuple(values["stages"])
+    if FLAGS.jit != "auto" or not FLAGS["jit_compile"].present:
+        import tensorflow as tf
+        values["jit_compile"] = {"on": True, "off": False}.get(
+            FLAGS.jit, bool(tf.config.list_physical_devices("GPU")))
+    return train_lib.Config(**values)
+
+
+@run_main
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    train_lib.run(config_from_flags())
+
+
+if __name__ == "__main__":
+    app.run(main)
