@@ -21,7 +21,7 @@ import tensorflow as tf
 from isr_kd_tf import data, losses, metrics, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models import build_discriminator, build_generator
-from isr_kd_tf.trainer import ISRKDTrainer, copy_generator
+from isr_kd_tf.trainer import ISRKDTrainer, copy_generator, edge_target_keys
 
 STAGES = ("pretrain", "incremental", "finetune")
 ROW_NAME = {"pretrain": "pretrained", "incremental": "incremental_kd", "finetune": "incremental_no_kd"}
@@ -175,7 +175,7 @@ def _image_grid(batch, out, teacher_out, n=4):
         row = [batch["lr"][i], bic[i]]
         if teacher_out is not None:
             row.append(teacher_out["sr"][i])
-        row += [out["sr"][i], batch["hr"][i], out["edges"][-1][i], batch["edge_128"][i]]
+        row += [out["sr"][i], batch["hr"][i], out["edges"][-1][i], batch[edge_target_keys(batch)[-1]][i]]
         rows.append([np.asarray(x) for x in row])
     return visualize.grid(rows, 96)
 

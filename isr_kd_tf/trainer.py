@@ -12,7 +12,11 @@ import tensorflow as tf
 from isr_kd_tf import losses, metrics
 from isr_kd_tf.data import SOURCE, TARGET
 
-EDGE_KEYS = ("edge_32", "edge_64", "edge_128")
+
+
+def edge_target_keys(batch):
+    """The batch's Canny targets, coarse to fine (edge_32, edge_64, edge_128 at 128 HR)."""
+    return sorted((k for k in batch if k.startswith("edge_")), key=lambda k: int(k.split("_")[1]))
 
 
 def freeze(model):
@@ -82,7 +86,7 @@ class ISRKDTrainer(keras.Model):
         hr = batch["hr"]
         terms = {
             "rec": losses.reconstruction_loss(out["sr"], hr, task_mask),
-            "edge": losses.edge_loss(out["edges"], [batch[k] for k in EDGE_KEYS], task_mask),
+            "edge": losses.edge_loss(out["edges"], [batch[k] for k in edge_target_keys(batch)], task_mask),
             "lce": losses.luminance_chrominance_loss(out["sr"], hr, task_mask, self.lce_transform),
             "adv": losses.generator_adversarial_loss(fake_logits, task_mask),
         }
