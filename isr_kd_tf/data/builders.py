@@ -52,61 +52,67 @@ def _render_all(fn, seeds, workers):
         yield from pool.imap(fn, seeds, chunksize=8)
 
 
-def _split_gens(builder):
-    cfg = builder.builder_config
-    return {split: builder._generate_examples(split, getattr(cfg, split))
-            for split in ("train", "validation", "test")}
+class _RenderedFaces(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """A bundled domain: each example is rendered from its seed, offline."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = _SIZES
+    PREFIX = ""
+
+    @staticmethod
+    def render(seed):
+        raise NotImplementedError
+
+    def features(self):
+        raise NotImplementedError
+
+    def to_example(self, rendered):
+        raise NotImplementedError
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({**self.features(), "filename": tfds.features.Text()}),
+            description=self.__doc__)
+
+    def _split_generators(self, dl_manager):
+        cfg = self.builder_config
+        return {split: self._generate_examples(split, getattr(cfg, split))
+                for split in ("train", "validation", "test")}
+
+    def _generate_examples(self, split, n):
+        seeds = [_SPLIT_SEED_OFFSET[split] + i for i in range(n)]
+        for i, rendered in enumerate(_render_all(self.render, seeds, os.cpu_count() or 1)):
+            name = f"{self.PREFIX}_{split}_{i:06d}.png"
+            yield name, {**self.to_example(rendered), "filename": name}
 
 
-class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
+class SyntheticFaces(_RenderedFaces):
     """Photo-like real-face stand-in with exact 19-class parsing maps."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    BUILDER_CONFIGS = _SIZES
+    PREFIX = "synthetic"
+    render = staticmethod(synthetic_faces.render_face)
 
-    def _info(self):
+    def features(self):
         h, w = synthetic_faces.HEIGHT, synthetic_faces.WIDTH
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(h, w, 3)),
-                "parsing": tfds.features.Image(shape=(h, w, 1)),
-                "filename": tfds.features.Text(),
-            }),
-            description=__doc__)
+        return {"image": tfds.features.Image(shape=(h, w, 3)),
+                "parsing": tfds.features.Image(shape=(h, w, 1))}
 
-    def _split_generators(self, dl_manager):
-        return _split_gens(self)
-
-    def _generate_examples(self, split, n):
-        seeds = [_SPLIT_SEED_OFFSET[split] + i for i in range(n)]
-        for i, (img, lab) in enumerate(_render_all(synthetic_faces.render_face, seeds, os.cpu_count() or 1)):
-            name = f"synthetic_{split}_{i:06d}.png"
-            yield name, {"image": img, "parsing": lab[..., None], "filename": name}
+    def to_example(self, rendered):
+        img, lab = rendered
+        return {"image": img, "parsing": lab[..., None]}
 
 
-class AvatarFaces(tfds.core.GeneratorBasedBuilder):
+class AvatarFaces(_RenderedFaces):
     """Cartoon faces from python-avatars, rasterised with resvg."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    BUILDER_CONFIGS = _SIZES
+    PREFIX = "avatar"
+    render = staticmethod(avatar_faces.render_avatar)
 
-    def _info(self):
-        s = avatar_faces.SIZE
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(s, s, 3)),
-                "filename": tfds.features.Text(),
-            }),
-            description=__doc__)
+    def features(self):
+        return {"image": tfds.features.Image(shape=(avatar_faces.SIZE, avatar_faces.SIZE, 3))}
 
-    def _split_generators(self, dl_manager):
-        return _split_gens(self)
-
-    def _generate_examples(self, split, n):
-        seeds = [_SPLIT_SEED_OFFSET[split] + i for i in range(n)]
-        for i, img in enumerate(_render_all(avatar_faces.render_avatar, seeds, os.cpu_count() or 1)):
-            name = f"avatar_{split}_{i:06d}.png"
-            yield name, {"image": img, "filename": name}
+    def to_example(self, rendered):
+        return {"image": rendered}
 
 
 ICARTOON_PATTERN = re.compile(r"personai_icartoonface_rectrain_(\d+)_(\d+)\.jpg$")
