@@ -251,7 +251,7 @@ def train_stage(cfg, stage, init_path):
     return generator
 
 
-def evaluate_generator(cfg, generator, name, domain, teacher_outputs=False):
+def evaluate_generator(cfg, generator, name, domain):
     """Mean PSNR / SSIM of `generator` on a test split, per the configured protocol."""
     ds = data.eval_dataset(name, "test", domain, _pipeline_cfg(cfg), 16, cfg.data_dir or None, cfg.eval_limit)
     fn = tf.function(lambda lr: generator(lr, training=False)["sr"])
