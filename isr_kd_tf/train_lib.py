@@ -11,16 +11,16 @@ Work directory:
 import dataclasses
 import json
 import logging
-import math
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, losses, metrics, visualize
+from isr_kd_tf import data, evaluation, loop, losses, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models import build_discriminator, build_generator
+from isr_kd_tf.optim import FusedAdam
 from isr_kd_tf.trainer import ISRKDTrainer, copy_generator, edge_target_keys
 
 STAGES = ("pretrain", "incremental", "finetune")
@@ -29,12 +29,13 @@ ROW_NAME = {"pretrain": "pretrained", "incremental": "incremental_kd", "finetune
 
 @dataclasses.dataclass
 class Config:
-    """Every experiment setting; flagfiles override these defaults."""
+    """Every experiment setting of both papers; flagfiles override these defaults."""
+    method: str = "isr_kd"            # isr_kd | pkdn
     workdir: str = "runs/isr_kd"
-    stages: tuple = ("pretrain",)
-    init_from: str = ""               # a workdir, stage dir or checkpoint prefix for the first stage
+    stages: tuple = ("pretrain",)     # isr_kd: pretrain, incremental, finetune; pkdn: teacher, student, student_no_kd
+    init_from: str = ""               # isr_kd: pre-trained generator; pkdn: trained teacher (workdir or stage dir)
     data_dir: str = ""
-    source_data: str = "celeb_a"      # real faces
+    source_data: str = "celeb_a"      # real faces (PKDN's only dataset)
     target_data: str = "icartoonface"  # cartoons
     pretrain_data: str = "source"     # which domain pre-training uses: source | target
     source_count: int = 10000         # real faces mixed into incremental training (0 = none)
@@ -57,6 +58,19 @@ class Config:
     lce_transform: str = "yuv"
     identity_net: str = ""            # Keras model / SavedModel giving face embeddings
     identity_temperature: float = 0.1
+    # PKDN (paper-details §2); width scales its 64 channels too
+    teacher_pfb: bool = True          # False: Table 2 "w/o PFB" (each PFB stack -> the student's RCAG)
+    teacher_ffb: bool = True          # False: Table 2 "w/o FFB"
+    teacher_arch: str = "pkdn"        # pkdn | kdfsrnet (LR + parsing at the head, 2 RCABs per group)
+    pfb_per_stage: int = 2
+    ffb_outer_residual: bool = True
+    student_blocks: int = 6           # RCABs per group
+    student_ffb: bool = False
+    parsing_encoding: str = "color"   # color (KDFSRNet's 3-channel image) | onehot (19 channels)
+    lambda_ts: float = 0.1
+    lambda_fs: float = 10.0
+    distill_epochs: int = 10          # lambda_fs decays linearly to 0 over these; both KD terms end with them
+    augment: bool = True              # flip + rot90
     learning_rate: float = 1e-4
     g_beta1: float = 0.9
     g_beta2: float = 0.999
@@ -69,6 +83,7 @@ class Config:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 50
+    val_images: int = 32              # validation images per domain scored every --log_every steps (0 = off)
     seed: int = 0
     deterministic: bool = False
     jit_compile: bool = False
@@ -78,30 +93,42 @@ class Config:
 
 
 def check(cfg):
-    """Rejects contradictory or out-of-range settings before any work."""
+    """Rejects contradictory or out-of-range settings before any work, one line each."""
+    if cfg.method not in ("isr_kd", "pkdn"):
+        raise UserError(f"--method={cfg.method!r}: use isr_kd or pkdn")
+    for name in ("batch_size", "epochs", "hr_size", "scale", "checkpoint_every", "log_every", "keep_checkpoints"):
+        if getattr(cfg, name) < 1:
+            raise UserError(f"--{name} must be at least 1 (got {getattr(cfg, name)})")
+    for name in ("steps_per_epoch", "eval_limit", "val_images", "source_count", "target_count"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name} must not be negative (got {getattr(cfg, name)})")
+    if cfg.width <= 0:
+        raise UserError(f"--width must be positive (got {cfg.width})")
+    if cfg.learning_rate <= 0:
+        raise UserError(f"--learning_rate must be positive (got {cfg.learning_rate})")
+    if cfg.hr_size % cfg.scale:
+        raise UserError(f"--hr_size={cfg.hr_size} is not a multiple of --scale={cfg.scale}")
+    if not cfg.stages:
+        raise UserError("--stages is empty")
+    if cfg.method == "pkdn":
+        from pkdn_tf import experiment
+        return experiment.check(cfg)
     for s in cfg.stages:
         if s not in STAGES:
             raise UserError(f"--stages: {s!r} is not one of {', '.join(STAGES)}")
-    first = cfg.stages[0] if cfg.stages else None
+    first = cfg.stages[0]
     if first in ("incremental", "finetune") and not cfg.init_from:
         raise UserError(f"--stages starts with {first} but no pre-trained generator is given: "
                         "set --init_from to a pre-training workdir or run the pretrain stage first")
     if cfg.pretrain_data not in ("source", "target"):
         raise UserError("--pretrain_data must be 'source' or 'target'")
-    for name in ("batch_size", "epochs", "hr_size", "scale"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name} must be at least 1 (got {getattr(cfg, name)})")
-    if cfg.width <= 0:
-        raise UserError(f"--width must be positive (got {cfg.width})")
-    if cfg.hr_size % cfg.scale:
-        raise UserError(f"--hr_size={cfg.hr_size} is not a multiple of --scale={cfg.scale}")
     if cfg.scale != 8:
         raise UserError("--scale: the ISR-KD generator is x8 (three x2 stages)")
 
 
 def _pipeline_cfg(cfg):
     return data.PipelineConfig(hr_size=cfg.hr_size, scale=cfg.scale, degradation=cfg.degradation,
-                               edge_thresholds=cfg.edge_thresholds)
+                               edge_thresholds=cfg.edge_thresholds, flip=cfg.augment, rotate=cfg.augment)
 
 
 def _domains(cfg, stage):
@@ -115,6 +142,10 @@ def _domains(cfg, stage):
     if stage == "incremental" and cfg.source_count:
         specs.insert(0, data.DomainSpec(old, data.SOURCE, cfg.source_count))
     return specs
+
+
+def _test_sets(cfg):
+    return [(data.SOURCE, cfg.source_data), (data.TARGET, cfg.target_data)]
 
 
 def _find_generator_weights(path):
@@ -145,8 +176,8 @@ def load_generator(cfg, path):
     return g
 
 
-def _optimizer(cfg, beta1, beta2):
-    return keras.optimizers.Adam(cfg.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=cfg.epsilon)
+def optimizer(cfg, beta1, beta2):
+    return FusedAdam(cfg.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=cfg.epsilon)
 
 
 def _identity_net(cfg):
@@ -157,39 +188,42 @@ def _identity_net(cfg):
     return load_identity_net(cfg.identity_net)
 
 
-class NonFiniteLoss(UserError):
-    pass
-
-
-def _check_finite(logs, step):
-    for k, v in logs.items():
-        if not math.isfinite(float(v)):
-            raise NonFiniteLoss(f"loss term {k!r} is {float(v)} at step {step}; stopped, the last checkpoint "
-                                "is untouched (lower --learning_rate or check the data)")
-
-
-def _image_grid(batch, out, teacher_out, n=4):
-    rows = []
+def _image_grid(batch, generator, teacher, n=4):
+    """LR | bicubic | (teacher) | SR | HR | edge SR | Canny HR, one row per sample."""
+    out = generator(batch["lr"][:n], training=False)
+    teacher_sr = teacher(batch["lr"][:n], training=False)["sr"] if teacher is not None else None
     bic = tf.image.resize(batch["lr"][:n], batch["hr"].shape[1:3], "bicubic")
+    rows = []
     for i in range(min(n, batch["hr"].shape[0])):
-        row = [batch["lr"][i], bic[i]]
-        if teacher_out is not None:
-            row.append(teacher_out["sr"][i])
+        row = [batch["lr"][i], bic[i]] + ([teacher_sr[i]] if teacher_sr is not None else [])
         row += [out["sr"][i], batch["hr"][i], out["edges"][-1][i], batch[edge_target_keys(batch)[-1]][i]]
         rows.append([np.asarray(x) for x in row])
-    return visualize.grid(rows, 96)
+    labels = ["LR", "bicubic"] + (["teacher"] if teacher is not None else []) + ["SR", "HR", "edge SR", "Canny HR"]
+    return visualize.grid(rows, 96, labels)
+
+
+def _validation(cfg, generator):
+    """PSNR / SSIM per domain on the first --val_images validation images."""
+    if not cfg.val_images:
+        return None
+    fn = super_resolver(generator)
+    def validate():
+        out = {}
+        for domain, name in _test_sets(cfg):
+            test = "source" if domain == data.SOURCE else "target"
+            p, s = evaluate_generator(cfg, fn, name, domain, "validation", cfg.val_images)
+            out[f"psnr_{test}"], out[f"ssim_{test}"] = p, s
+        return out
+    return validate
 
 
 def train_stage(cfg, stage, init_path):
     """Trains one stage to the end (resuming if a checkpoint exists); returns G."""
     stage_dir = os.path.join(cfg.workdir, stage)
-    done = os.path.join(stage_dir, "DONE")
-    if os.path.exists(done):
+    if loop.is_done(stage_dir):
         logging.info("stage %s already finished in %s", stage, stage_dir)
         return load_generator(cfg, stage_dir)
-    os.makedirs(stage_dir, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-
     generator = load_generator(cfg, init_path) if init_path else build_generator(cfg.width, cfg.extra_convs)
     discriminator = build_discriminator(cfg.width, cfg.hr_size)
     teacher = copy_generator(generator) if stage == "incremental" else None
@@ -198,112 +232,45 @@ def train_stage(cfg, stage, init_path):
                                  d_scale=cfg.d_loss_scale)
     trainer = ISRKDTrainer(generator, discriminator, teacher, stage, weights, _identity_net(cfg),
                            cfg.lce_transform, cfg.identity_temperature, cfg.eval_crop_border, cfg.eval_y_channel)
-    g_opt = _optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
-    d_opt = _optimizer(cfg, cfg.d_beta1, cfg.d_beta2)
+    g_opt = optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
+    d_opt = optimizer(cfg, cfg.d_beta1, cfg.d_beta2)
     trainer.compile(g_opt, d_opt)
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
-
-    step = tf.Variable(0, dtype=tf.int64, name="step")
-    ckpt = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
-                               g_optimizer=g_opt, d_optimizer=d_opt, step=step)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(stage_dir, "checkpoints"), cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resuming stage {stage} at step {int(step.numpy())} from {manager.latest_checkpoint}", flush=True)
-
     specs = _domains(cfg, stage)
-    n_images = sum(s.count or data.num_examples(s.name, s.split, cfg.data_dir or None) for s in specs)
-    steps_per_epoch = cfg.steps_per_epoch or max(1, n_images // cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    ds = data.training_dataset(specs, _pipeline_cfg(cfg), cfg.batch_size, cfg.seed, cfg.data_dir or None,
-                               list_dir=os.path.join(cfg.workdir, "lists", stage), start_batch=int(step.numpy()))
-    train_fn = tf.function(trainer.train_step, jit_compile=cfg.jit_compile, reduce_retracing=True)
-    writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tensorboard", stage))
-    progbar = keras.utils.Progbar(total, verbose=cfg.verbose, stateful_metrics=None)
-    start = int(step.numpy())
-    progbar.update(start)
-    it = iter(ds)
-    for s in range(start, total):
-        batch = next(it)
-        logs = {k: float(v) for k, v in train_fn(batch).items()}
-        _check_finite(logs, s + 1)
-        for t in trainer.metrics:
-            t.reset_state()
-        step.assign(s + 1)
-        progbar.update(s + 1, [(k, logs[k]) for k in ("g_loss", "d_loss", "rec") if k in logs])
-        if (s + 1) % cfg.log_every == 0 or s + 1 == total:
-            with writer.as_default(step=s + 1):
-                for k, v in logs.items():
-                    tf.summary.scalar(f"loss/{k}", v)
-                tf.summary.scalar("lr/generator", float(g_opt.learning_rate))
-                tf.summary.scalar("lr/discriminator", float(d_opt.learning_rate))
-                out = generator(batch["lr"], training=False)
-                t_out = teacher(batch["lr"], training=False) if teacher is not None else None
-                grid = _image_grid(batch, out, t_out)
-                tf.summary.image("LR | bicubic | (teacher) | SR | HR | edge SR | edge HR", grid[None], step=s + 1)
-        if (s + 1) % cfg.checkpoint_every == 0:
-            manager.save(checkpoint_number=s + 1)
-    manager.save(checkpoint_number=total)
+    _, total = loop.stage_steps(cfg, specs)
+    loop.fit(cfg, stage, trainer, dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
+                                       d_optimizer=d_opt),
+             specs, _pipeline_cfg(cfg), total, grid_fn=lambda b: _image_grid(b, generator, teacher),
+             validate_fn=_validation(cfg, generator), progress_keys=("g_loss", "d_loss", "rec"))
     generator.save_weights(os.path.join(stage_dir, "generator.weights.h5"))
-    with open(done, "w") as f:
-        f.write(f"{total}\n")
+    loop.mark_done(stage_dir, total)
     return generator
 
 
 def super_resolver(generator):
-    """One traced SR function per generator, reused across test sets."""
-    return tf.function(lambda lr: generator(lr, training=False)["sr"], reduce_retracing=True)
+    """One traced SR function per generator, reused across test sets: batch -> SR."""
+    fn = tf.function(lambda lr: generator(lr, training=False)["sr"], reduce_retracing=True)
+    return lambda batch: fn(batch["lr"])
 
 
-def evaluate_generator(cfg, fn, name, domain):
-    """Mean PSNR / SSIM of SR function `fn` on a test split, per the configured protocol."""
-    ds = data.eval_dataset(name, "test", domain, _pipeline_cfg(cfg), 16, cfg.data_dir or None, cfg.eval_limit)
-    p, s = [], []
-    for batch in ds:
-        sr = fn(batch["lr"])
-        p.append(metrics.psnr(sr, batch["hr"], cfg.eval_crop_border, cfg.eval_y_channel).numpy())
-        s.append(metrics.ssim(sr, batch["hr"], cfg.eval_crop_border, cfg.eval_y_channel).numpy())
-    return float(np.mean(np.concatenate(p))), float(np.mean(np.concatenate(s)))
-
-
-def results_markdown(rows, baseline="pretrained"):
-    """Table I layout: value (relative % change against the baseline row)."""
-    base = {r["test"]: r for r in rows if r["model"] == baseline}
-    lines = ["| model | test | PSNR (Δ%) | SSIM (Δ%) | FID |", "|---|---|---|---|---|"]
-    for r in rows:
-        b = base.get(r["test"])
-
-        def cell(k, r=r, b=b):
-            v = f"{r[k]:.4f}"
-            if b is not None and r["model"] != baseline and b[k]:
-                v += f" ({100 * (r[k] - b[k]) / b[k]:+.2f})"
-            return v
-
-        fid = "n/a (no Inception weights)" if r.get("fid") is None else f"{r['fid']:.4f}"
-        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {fid} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_samples(cfg, generators, path, n=3):
-    """samples.png: LR | bicubic | each model | HR, for both test domains."""
-    rows = []
-    for domain, name in ((data.SOURCE, cfg.source_data), (data.TARGET, cfg.target_data)):
-        batch = next(iter(data.eval_dataset(name, "test", domain, _pipeline_cfg(cfg), n, cfg.data_dir or None)))
-        bic = tf.image.resize(batch["lr"], batch["hr"].shape[1:3], "bicubic").numpy()
-        outs = [g(batch["lr"], training=False)["sr"].numpy() for g in generators.values()]
-        for i in range(n):
-            rows.append([batch["lr"][i].numpy(), bic[i]] + [o[i] for o in outs] + [batch["hr"][i].numpy()])
-    visualize.save_png(path, visualize.grid(rows, 128, ["LR", "bicubic"] + list(generators) + ["HR"]))
+def evaluate_generator(cfg, predict, name, domain, split="test", limit=None):
+    """Mean PSNR / SSIM on a split, per the configured protocol."""
+    limit = cfg.eval_limit if limit is None else limit
+    ds = data.eval_dataset(name, split, domain, _pipeline_cfg(cfg), 16, cfg.data_dir or None, limit)
+    return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel)
 
 
 def run(cfg):
-    """Trains every stage of `cfg`, evaluates each model on both test sets, writes the results."""
+    """Trains every stage of `cfg`, evaluates each model on its test sets, writes the results."""
     check(cfg)
     os.makedirs(cfg.workdir, exist_ok=True)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.method == "pkdn":
+        from pkdn_tf import experiment
+        return experiment.run(cfg)
     trained = {}
     pretrained_dir = os.path.join(cfg.workdir, "pretrain")
     for stage in cfg.stages:
@@ -315,19 +282,19 @@ def run(cfg):
     if "pretrain" not in trained and cfg.init_from:
         trained = {"pretrain": load_generator(cfg, cfg.init_from), **trained}
     rows = []
-    for stage, g in trained.items():
-        fn = super_resolver(g)
-        for test, domain, name in (("source", data.SOURCE, cfg.source_data), ("target", data.TARGET, cfg.target_data)):
+    predictors = {ROW_NAME[stage]: super_resolver(g) for stage, g in trained.items()}
+    for model, fn in predictors.items():
+        for domain, name in _test_sets(cfg):
+            test = "source" if domain == data.SOURCE else "target"
             p, s = evaluate_generator(cfg, fn, name, domain)
-            rows.append({"model": ROW_NAME[stage], "test": test, "psnr": p, "ssim": s, "fid": None})
+            rows.append({"model": model, "test": test, "psnr": p, "ssim": s, "fid": None})
     rows.sort(key=lambda r: (r["test"], list(ROW_NAME.values()).index(r["model"])))
-    result = {"rows": rows, "protocol": {"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
-              "source_data": cfg.source_data, "target_data": cfg.target_data}
-    with open(os.path.join(cfg.workdir, "results.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    md = results_markdown(rows)
-    with open(os.path.join(cfg.workdir, "results.md"), "w") as f:
-        f.write(f"# ISR-KD results ({cfg.source_data} → {cfg.target_data})\n\n{md}")
-    write_samples(cfg, {ROW_NAME[k]: v for k, v in trained.items()}, os.path.join(cfg.workdir, "samples.png"))
+    md = evaluation.write_results(
+        cfg.workdir, f"ISR-KD results ({cfg.source_data} → {cfg.target_data})", rows, "pretrained",
+        protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
+        source_data=cfg.source_data, target_data=cfg.target_data)
+    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), _test_sets(cfg),
+                             predictors,
+                             _pipeline_cfg(cfg), cfg.data_dir or None)
     print(md, flush=True)
-    return result
+    return json.load(open(os.path.join(cfg.workdir, "results.json")))

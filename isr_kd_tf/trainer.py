@@ -13,7 +13,6 @@ from isr_kd_tf import losses, metrics
 from isr_kd_tf.data import SOURCE, TARGET
 
 
-
 def edge_target_keys(batch):
     """The batch's Canny targets, coarse to fine (edge_32, edge_64, edge_128 at 128 HR)."""
     return sorted((k for k in batch if k.startswith("edge_")), key=lambda k: int(k.split("_")[1]))
@@ -56,23 +55,14 @@ class ISRKDTrainer(keras.Model):
         self.identity_temperature = identity_temperature
         self.eval_crop_border = eval_crop_border
         self.eval_y_channel = eval_y_channel
-        self._trackers = {}
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 
-    def _track(self, values):
-        for name, value in values.items():
-            if name not in self._trackers:
-                self._trackers[name] = keras.metrics.Mean(name=name)
-            self._trackers[name].update_state(value)
-        return {name: t.result() for name, t in self._trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
+    def optimizers(self):
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
 
     def _masks(self, domain):
         if self.stage == "pretrain":
@@ -118,9 +108,9 @@ class ISRKDTrainer(keras.Model):
             fake_logits = self.discriminator(out["sr"], training=True)
             terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-        return self._track({"g_loss": g_loss, "d_loss": d_loss, **terms,
-                            "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
-                            "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)})
+        return {"g_loss": g_loss, "d_loss": d_loss, **terms,
+                "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
+                "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)}
 
     def test_step(self, batch):
         sr = self.generator(batch["lr"], training=False)["sr"]
@@ -131,8 +121,7 @@ class ISRKDTrainer(keras.Model):
             m = tf.cast(batch["domain"] == domain, tf.float32)
             values[f"psnr_{name}"] = losses.masked_mean(p, m)
             values[f"ssim_{name}"] = losses.masked_mean(s, m)
-        self._track(values)
-        return {k: self._trackers[k].result() for k in values}
+        return values
 
     def call(self, lr, training=False):
         return self.generator(lr, training=training)

@@ -3,16 +3,10 @@
 import cv2
 import numpy as np
 
-# BiSeNet's own palette (face-parsing.PyTorch, test.py); background is black.
-PARSING_PALETTE = np.array([
-    [0, 0, 0], [255, 85, 0], [255, 170, 0], [255, 0, 85], [255, 0, 170],
-    [0, 255, 0], [85, 255, 0], [170, 255, 0], [0, 255, 85], [0, 255, 170],
-    [0, 0, 255], [85, 0, 255], [170, 0, 255], [0, 85, 255], [0, 170, 255],
-    [255, 255, 0], [255, 255, 85], [255, 255, 170], [255, 0, 255]], np.uint8)
-
+from isr_kd_tf.data.parsing import PALETTE as PARSING_PALETTE
 
 def colour_parsing(labels):
-    """uint8 label map (..., H, W) -> RGB image with BiSeNet's palette."""
+    """uint8 label map (..., H, W) -> RGB image with BiSeNet's palette (background white)."""
     return PARSING_PALETTE[np.clip(np.asarray(labels), 0, len(PARSING_PALETTE) - 1)]
 
 

@@ -244,3 +244,21 @@ def test_init_from_a_missing_or_mismatched_checkpoint(tmp_path, data_dir):
     g.save_weights(str(tmp_path / "generator.weights.h5"))
     with pytest.raises(UserError, match="does not fit"):
         train_lib.load_generator(_cfg(tmp_path, data_dir, width=0.0625), str(tmp_path))
+
+
+def test_fused_adam_matches_keras_adam():
+    from isr_kd_tf.optim import FusedAdam
+    results = []
+    for cls in (keras.optimizers.Adam, FusedAdam):
+        v = keras.Variable(np.linspace(-1, 1, 12).reshape(3, 4).astype("float32"))
+        opt = cls(1e-2, beta_1=0.9, beta_2=0.99, epsilon=1e-8)
+        opt.build([v])
+        grads = [tf.constant(np.sin(np.arange(12) + i).reshape(3, 4), tf.float32) for i in range(5)]
+
+        @tf.function
+        def steps():
+            for g in grads:
+                opt.apply_gradients([(g, v)])
+        steps()
+        results.append(v.numpy())
+    np.testing.assert_allclose(results[0], results[1], atol=1e-6)

@@ -8,8 +8,9 @@ from isr_kd_tf.data import builders  # noqa: F401  (registers the builders)
 from isr_kd_tf.data.degradation import box_downsample, canny, degrade, edge_targets, upsample_bicubic
 from isr_kd_tf.data.pipeline import (SOURCE, TARGET, DomainSpec, PipelineConfig, augment,
                                      eval_dataset, finish, prepare, select, training_dataset)
+from isr_kd_tf.data.parsing import encode_parsing
 from isr_kd_tf.data.sources import keys, load, num_examples
 
 __all__ = ["box_downsample", "canny", "degrade", "edge_targets", "upsample_bicubic",
            "SOURCE", "TARGET", "DomainSpec", "PipelineConfig", "augment", "eval_dataset",
-           "finish", "prepare", "select", "training_dataset", "keys", "load", "num_examples"]
+           "finish", "encode_parsing", "prepare", "select", "training_dataset", "keys", "load", "num_examples"]

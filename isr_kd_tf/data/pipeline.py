@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from isr_kd_tf.data import degradation, sources
+from isr_kd_tf.data.parsing import encode_parsing
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
@@ -30,6 +31,7 @@ class PipelineConfig:
     edges: bool = True            # Canny targets (ISR-KD)
     edge_thresholds: str = "fixed"
     upsample_lr: bool = False     # PKDN input: LR bicubic-upsampled to HR size
+    parsing_encoding: str = ""    # PKDN teacher input: "" (none) | color | onehot
     shuffle_buffer: int = 2048
 
 
@@ -85,6 +87,8 @@ def finish(batch, cfg, seed=None):
             out[f"edge_{e.shape[1]}"] = e
     if cfg.upsample_lr:
         out["lr_up"] = degradation.upsample_bicubic(out["lr"], [cfg.hr_size, cfg.hr_size])
+    if cfg.parsing_encoding and "parsing" in batch:
+        out["parsing_input"] = encode_parsing(batch["parsing"], cfg.parsing_encoding)
     return out
 
 

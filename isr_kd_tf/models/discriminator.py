@@ -7,6 +7,7 @@ size it was built for (dense layer 1 sees the flattened final feature map).
 import keras
 from keras import layers
 
+from isr_kd_tf.models.composite import BuildOnCall
 from isr_kd_tf.models.generator import scaled
 
 # (name, channels, stride); stride-2 convs are VALID as in the official code.
@@ -15,7 +16,7 @@ _CONVS = (("di_conv1_1", 128, 1), ("di_conv1_2", 128, 2), ("di_conv2_1", 256, 1)
           ("di_conv4_1", 512, 1))
 
 
-class Discriminator(keras.Model):
+class Discriminator(BuildOnCall, keras.Model):
     """Returns one logit per image (sigmoid lives in the loss)."""
 
     def __init__(self, width=1.0, **kwargs):

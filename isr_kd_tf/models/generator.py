@@ -7,6 +7,8 @@ its checkpoints map one to one. Pixels are raw [0, 255] in and out.
 import keras
 from keras import layers, ops
 
+from isr_kd_tf.models.composite import BuildOnCall
+
 # (channels of the transposed conv, average-pool kernel of its edge block)
 _STAGES = ((256, 5), (128, 7), (64, 10))
 _HEAD = 512
@@ -16,7 +18,7 @@ def scaled(channels, width):
     return max(1, int(round(channels * width)))
 
 
-class EdgeBlock(layers.Layer):
+class EdgeBlock(BuildOnCall, layers.Layer):
     """High-pass edge features: sub = ReLU(x - avgpool(x)); edge = ReLU(1x1 conv(sub)).
 
     Returns (concat(x, sub), edge): the block doubles the channels and gives
@@ -42,7 +44,7 @@ def _conv(ch, k=3, act="relu", name=None):
     return layers.Conv2D(ch, k, padding="same", activation=act, name=name)
 
 
-class Generator(keras.Model):
+class Generator(BuildOnCall, keras.Model):
     """Called on an LR batch: {"sr", "edges" (coarse to fine), "bottleneck"}.
 
     `width` scales every channel count (1.0 = the paper). `extra_convs` adds

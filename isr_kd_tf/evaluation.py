@@ -1,0 +1,74 @@
+"""Scoring, results tables and sample grids shared by both papers.
+
+A predictor is a function batch -> SR in [0, 255]; how a model reads its
+batch (ISR-KD: `lr`; PKDN: `lr_up` and parsing) stays with the model.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from isr_kd_tf import data, metrics, visualize
+
+
+def score(predict, dataset, crop_border=0, y_channel=False):
+    """Mean PSNR and SSIM of `predict` over a finished eval dataset."""
+    p, s = [], []
+    for batch in dataset:
+        sr = predict(batch)
+        p.append(metrics.psnr(sr, batch["hr"], crop_border, y_channel).numpy())
+        s.append(metrics.ssim(sr, batch["hr"], crop_border, y_channel).numpy())
+    if not p:
+        return float("nan"), float("nan")
+    return float(np.mean(np.concatenate(p))), float(np.mean(np.concatenate(s)))
+
+
+def results_markdown(rows, baseline):
+    """value (relative % change against the baseline model on the same test set)."""
+    base = {r["test"]: r for r in rows if r["model"] == baseline}
+    lines = ["| model | test | PSNR (Δ%) | SSIM (Δ%) | FID |", "|---|---|---|---|---|"]
+    for r in rows:
+        b = base.get(r["test"])
+
+        def cell(k, r=r, b=b):
+            v = f"{r[k]:.4f}"
+            if b is not None and r["model"] != baseline and b[k]:
+                v += f" ({100 * (r[k] - b[k]) / b[k]:+.2f})"
+            return v
+
+        fid = "n/a (no Inception weights)" if r.get("fid") is None else f"{r['fid']:.4f}"
+        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {fid} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(workdir, title, rows, baseline, **extra):
+    """results.json and results.md (the table, then the protocol); returns the markdown table."""
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump({"rows": rows, "baseline": baseline, **extra}, f, indent=2)
+    md = results_markdown(rows, baseline)
+    notes = "".join(f"- {k}: {v}\n" for k, v in extra.items())
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write(f"# {title}\n\nΔ% is the relative change against `{baseline}` on the same test set.\n\n{md}\n{notes}")
+    return md
+
+
+def write_samples(path, sets, predictors, pipeline_cfg, data_dir=None, n=3):
+    """samples.png: LR | bicubic | (parsing) | each model | HR, n rows per test set.
+
+    sets: (domain id, dataset name) pairs; predictors: {column name: batch -> SR}.
+    """
+    rows, show_parsing = [], False
+    for domain, name in sets:
+        batch = next(iter(data.eval_dataset(name, "test", domain, pipeline_cfg, n, data_dir)))
+        bic = tf.image.resize(batch["lr"], batch["hr"].shape[1:3], "bicubic").numpy()
+        outs = [np.asarray(fn(batch)) for fn in predictors.values()]
+        show_parsing = "parsing" in batch and pipeline_cfg.parsing_encoding != ""
+        for i in range(min(n, batch["hr"].shape[0])):
+            row = [batch["lr"][i].numpy(), bic[i]]
+            if show_parsing:
+                row.append(visualize.colour_parsing(batch["parsing"][i].numpy()))
+            rows.append(row + [o[i] for o in outs] + [batch["hr"][i].numpy()])
+    labels = ["LR", "bicubic"] + (["parsing"] if show_parsing else []) + list(predictors) + ["HR"]
+    visualize.save_png(path, visualize.grid(rows, 128, labels))

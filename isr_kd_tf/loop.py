@@ -1,0 +1,107 @@
+"""The training loop both papers share: resume, steps, TensorBoard, checkpoints.
+
+A stage is a trainer (a keras.Model whose train_step returns this step's loss
+terms as a dict; no Keras metric objects, whose lazy variables would make
+tf.function trace the step twice)
+plus the objects to checkpoint. `fit` resumes from the stage's newest
+checkpoint, runs to `total` steps, stops on a non-finite loss before saving
+anything, and marks the stage DONE.
+"""
+
+import json
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+from isr_kd_tf import data
+from isr_kd_tf.errors import UserError
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+def check_finite(logs, step):
+    for k, v in logs.items():
+        if not math.isfinite(float(v)):
+            raise NonFiniteLoss(f"loss term {k!r} is {float(v)} at step {step}; stopped, the last checkpoint "
+                                "is untouched (lower --learning_rate or check the data)")
+
+
+def stage_steps(cfg, specs):
+    """(steps per epoch, total steps) of a stage training on `specs`."""
+    n_images = sum(s.count or data.num_examples(s.name, s.split, cfg.data_dir or None) for s in specs)
+    per_epoch = cfg.steps_per_epoch or max(1, n_images // cfg.batch_size)
+    return per_epoch, per_epoch * cfg.epochs
+
+
+def is_done(stage_dir):
+    return os.path.exists(os.path.join(stage_dir, "DONE"))
+
+
+def write_flags(writer, cfg):
+    """The run's settings as a TensorBoard text summary (once per stage)."""
+    import dataclasses
+    rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(cfg).items())
+    with writer.as_default(step=0):
+        tf.summary.text("flags", "| flag | value |\n|---|---|\n" + rows)
+
+
+def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
+        progress_keys=("loss",)):
+    """Trains `trainer` on `specs` until `total` steps; resumable.
+
+    grid_fn(batch) -> uint8 image for TensorBoard; validate_fn() -> {name: value},
+    both every --log_every steps.
+    """
+    stage_dir = os.path.join(cfg.workdir, stage)
+    os.makedirs(stage_dir, exist_ok=True)
+    step = tf.Variable(0, dtype=tf.int64, name="step")
+    ckpt = tf.train.Checkpoint(step=step, **ckpt_objects)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(stage_dir, "checkpoints"), cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resuming stage {stage} at step {int(step.numpy())} from {manager.latest_checkpoint}", flush=True)
+    start = int(step.numpy())
+    ds = data.training_dataset(specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None,
+                               list_dir=os.path.join(cfg.workdir, "lists", stage), start_batch=start)
+    train_fn = tf.function(trainer.train_step, jit_compile=cfg.jit_compile, reduce_retracing=True)
+    writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tensorboard", stage))
+    if start == 0:
+        write_flags(writer, cfg)
+    progbar = keras.utils.Progbar(total, verbose=cfg.verbose)
+    progbar.update(start)
+    it = iter(ds)
+    for s in range(start, total):
+        batch = next(it)
+        logs = {k: float(v) for k, v in train_fn(batch).items()}
+        check_finite(logs, s + 1)
+        step.assign(s + 1)
+        progbar.update(s + 1, [(k, logs[k]) for k in progress_keys if k in logs])
+        if (s + 1) % cfg.log_every == 0 or s + 1 == total:
+            with writer.as_default(step=s + 1):
+                for k, v in logs.items():
+                    tf.summary.scalar(f"loss/{k}", v)
+                for name, opt in trainer.optimizers().items():
+                    tf.summary.scalar(f"lr/{name}", float(opt.learning_rate))
+                if grid_fn is not None:
+                    tf.summary.image("samples", grid_fn(batch)[None])
+                if validate_fn is not None:
+                    for k, v in validate_fn().items():
+                        tf.summary.scalar(f"validation/{k}", v)
+            writer.flush()
+        if (s + 1) % cfg.checkpoint_every == 0:
+            manager.save(checkpoint_number=s + 1)
+    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{total}"):
+        manager.save(checkpoint_number=total)
+    writer.close()
+    return stage_dir
+
+
+def mark_done(stage_dir, total, extra=None):
+    tmp = os.path.join(stage_dir, "DONE.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"steps": total, **(extra or {})}, f)
+    os.replace(tmp, os.path.join(stage_dir, "DONE"))

@@ -1,0 +1,1 @@
+"""PKDN: a parsing-guided teacher distilled into an LR-only student (arXiv 2409.14385)."""

@@ -1,0 +1,252 @@
+"""PKDN and KDFSRNet networks: a U-shaped x8 face super-resolver without skips.
+
+Skeleton (KDFSRNet, model/net.py): head conv -> 4 x [down block -> stage]
+-> bottleneck stage -> 4 x [up block -> stage] -> tail conv. The input is the
+LR face bicubic-upsampled to HR size, in [0, 1] as in the PyTorch code, so
+converted KDFSRNet weights work unchanged. A stage is a residual
+channel-attention group (student, KDFSRNet teacher) or a stack of
+parsing-map fusion blocks (PKDN teacher), optionally preceded by a feature
+fusion block in the decoder.
+
+The down/up blocks use TF's space_to_depth/depth_to_space channel order,
+(dy * 2 + dx) * C + c; `pkdn_tf.convert` permutes PyTorch weights to it.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from isr_kd_tf.models.composite import BuildOnCall
+
+N_FEATS = 64
+STAGES = 9              # 4 encoder stages, the bottleneck, 4 decoder stages
+DOWN = 4
+
+
+def _conv(ch, k=3, act=None, name=None):
+    return layers.Conv2D(ch, k, padding="same", activation=act, name=name)
+
+
+class ChannelAttention(BuildOnCall, layers.Layer):
+    """RCAN channel attention: GAP -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid gate."""
+
+    def __init__(self, channels, reduction=16, **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze = layers.Conv2D(max(1, channels // reduction), 1, activation="relu", name="squeeze")
+        self.excite = layers.Conv2D(channels, 1, activation="sigmoid", name="excite")
+
+    def call(self, x):
+        return x * self.excite(self.squeeze(ops.mean(x, axis=(1, 2), keepdims=True)))
+
+
+class RCAB(BuildOnCall, layers.Layer):
+    """Residual channel-attention block: x + CA(conv(ReLU(conv(x))))."""
+
+    def __init__(self, channels, reduction=16, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = _conv(channels, act="relu", name="conv1")
+        self.conv2 = _conv(channels, name="conv2")
+        self.attention = ChannelAttention(channels, reduction, name="attention")
+
+    def call(self, x):
+        return x + self.attention(self.conv2(self.conv1(x)))
+
+
+class PooledChannelGate(BuildOnCall, layers.Layer):
+    """FishFSRNet ChannelGate: a shared MLP on avg-, max- and variance-pooled vectors."""
+
+    def __init__(self, channels, reduction=4, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(max(1, channels // reduction), activation="relu", name="hidden")
+        self.out = layers.Dense(channels, name="out")
+
+    def call(self, x):
+        pooled = (ops.mean(x, axis=(1, 2)), ops.max(x, axis=(1, 2)), ops.var(x, axis=(1, 2)))
+        logits = sum(self.out(self.hidden(p)) for p in pooled)
+        return x * ops.sigmoid(logits)[:, None, None, :]
+
+
+class SpatialGate(BuildOnCall, layers.Layer):
+    """FishFSRNet CSAR spatial gate: 1x1 conv 2C -> ReLU -> 1x1 conv C -> sigmoid."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.expand = layers.Conv2D(2 * channels, 1, activation="relu", name="expand")
+        self.gate = layers.Conv2D(channels, 1, activation="sigmoid", name="gate")
+
+    def call(self, x):
+        return x * self.gate(self.expand(x))
+
+
+class ParsingFusionBlock(BuildOnCall, layers.Layer):
+    """PFB: brings the parsing prior into a feature map at any resolution.
+
+    F + conv1x1([SA(g), CA(g)]), g = conv([ReLU(conv F), ReLU(conv P')]),
+    P' the parsing map nearest-resized to F's size.
+    """
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.project_feature = _conv(channels, act="relu", name="project_feature")
+        self.project_parsing = _conv(channels, act="relu", name="project_parsing")
+        self.fuse = _conv(channels, name="fuse")
+        self.spatial = SpatialGate(channels, name="spatial")
+        self.channel = PooledChannelGate(channels, name="channel")
+        self.merge = _conv(channels, k=1, name="merge")
+
+    def call(self, x, parsing):
+        p = tf.image.resize(parsing, tf.shape(x)[1:3], method="nearest")
+        g = self.fuse(ops.concatenate([self.project_feature(x), self.project_parsing(p)], axis=-1))
+        return x + self.merge(ops.concatenate([self.spatial(g), self.channel(g)], axis=-1))
+
+
+class ResBlock(BuildOnCall, layers.Layer):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = _conv(channels, act="relu", name="conv1")
+        self.conv2 = _conv(channels, name="conv2")
+
+    def call(self, x):
+        return x + self.conv2(self.conv1(x))
+
+
+class FeatureFusionBlock(BuildOnCall, layers.Layer):
+    """FFB: error feedback from the retained same-resolution encoder feature.
+
+    F + CA(F + RB(RB(F - F_enc))) (FishFSRNet's Refine, then its ChannelGate);
+    `outer_residual=False` drops the leading "F +".
+    """
+
+    def __init__(self, channels, outer_residual=True, **kwargs):
+        super().__init__(**kwargs)
+        self.outer_residual = outer_residual
+        self.project = [ResBlock(channels, name="project_1"), ResBlock(channels, name="project_2")]
+        self.channel = PooledChannelGate(channels, name="channel")
+
+    def call(self, x, encoder_feature):
+        d = x - encoder_feature
+        for block in self.project:
+            d = block(d)
+        y = self.channel(x + d)
+        return x + y if self.outer_residual else y
+
+    def get_config(self):
+        return {**super().get_config(), "outer_residual": self.outer_residual}
+
+
+class DownBlock(BuildOnCall, layers.Layer):
+    """Inverse pixel-shuffle x2, then 3x3 conv 4C -> C."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = _conv(channels, name="conv")
+
+    def call(self, x):
+        return self.conv(tf.nn.space_to_depth(x, 2))
+
+
+class UpBlock(BuildOnCall, layers.Layer):
+    """3x3 conv C -> 4C, then pixel-shuffle x2."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = _conv(4 * channels, name="conv")
+
+    def call(self, x):
+        return tf.nn.depth_to_space(self.conv(x), 2)
+
+
+class FaceSRNet(BuildOnCall, keras.Model):
+    """The shared skeleton. Called on the bicubic-upsampled LR ([0, 1]) and,
+    for teachers, the encoded parsing map; returns {"sr", "features"} with
+    the nine stage outputs (64, 32, 16, 8, 8, 16, 32, 64, 128 for 128 input).
+
+    stage: "rcag" (a residual channel-attention group of `blocks` RCABs) or
+    "pfb" (`blocks` parsing-map fusion blocks). parsing_channels: 0 for an
+    LR-only network; head_parsing: the head also sees the parsing map
+    (KDFSRNet's 6-channel input). ffb: a feature fusion block opens each
+    decoder stage.
+    """
+
+    def __init__(self, stage="rcag", blocks=6, parsing_channels=0, head_parsing=False, ffb=False,
+                 ffb_outer_residual=True, n_feats=N_FEATS, reduction=16, **kwargs):
+        super().__init__(**kwargs)
+        if stage not in ("rcag", "pfb"):
+            raise ValueError(f"stage must be 'rcag' or 'pfb', got {stage!r}")
+        if (stage == "pfb" or head_parsing) and not parsing_channels:
+            raise ValueError("a parsing-guided network needs parsing_channels > 0")
+        self.config_ = dict(stage=stage, blocks=blocks, parsing_channels=parsing_channels,
+                            head_parsing=head_parsing, ffb=ffb, ffb_outer_residual=ffb_outer_residual,
+                            n_feats=n_feats, reduction=reduction)
+        c = n_feats
+        self.head = _conv(c, name="head")
+        self.down = [DownBlock(c, name=f"down{i + 1}") for i in range(DOWN)]
+        self.up = [UpBlock(c, name=f"up{i + 1}") for i in range(DOWN)]
+        self.stages = []
+        for s in range(STAGES):
+            if stage == "rcag":
+                self.stages.append([RCAB(c, reduction, name=f"stage{s + 1}_rcab{b + 1}") for b in range(blocks)])
+            else:
+                self.stages.append([ParsingFusionBlock(c, name=f"stage{s + 1}_pfb{b + 1}") for b in range(blocks)])
+        self.fusion = [FeatureFusionBlock(c, ffb_outer_residual, name=f"ffb{i + 1}") for i in range(DOWN)] if ffb else []
+        self.tail = _conv(3, name="tail")
+
+    @property
+    def needs_parsing(self):
+        return bool(self.config_["parsing_channels"])
+
+    def _stage(self, s, x, parsing):
+        for block in self.stages[s]:
+            x = block(x, parsing) if isinstance(block, ParsingFusionBlock) else block(x)
+        return x
+
+    def call(self, lr_up, parsing=None, training=False):
+        if self.needs_parsing and parsing is None:
+            raise ValueError("this network is parsing-guided: call it with (lr_up, parsing)")
+        x = self.head(ops.concatenate([lr_up, parsing], -1) if self.config_["head_parsing"] else lr_up)
+        encoder = [x]                    # same-resolution partners of the decoder stages
+        features = []
+        for i in range(DOWN):
+            x = self._stage(i, self.down[i](x), parsing)
+            features.append(x)
+            encoder.append(x)
+        x = self._stage(DOWN, x, parsing)
+        features.append(x)
+        for i in range(DOWN):
+            x = self.up[i](x)
+            if self.fusion:
+                x = self.fusion[i](x, encoder[DOWN - 1 - i])
+            x = self._stage(DOWN + 1 + i, x, parsing)
+            features.append(x)
+        return {"sr": self.tail(x), "features": features}
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_}
+
+
+def Student(ffb=False, blocks=6, n_feats=N_FEATS, **kwargs):
+    """The KDFSRNet / PKDN student: LR only, 9 groups of 6 RCABs (5,203,995 parameters)."""
+    return FaceSRNet("rcag", blocks, ffb=ffb, n_feats=n_feats, **kwargs)
+
+
+def KDFSRNetTeacher(parsing_channels=3, blocks=2, n_feats=N_FEATS, **kwargs):
+    """KDFSRNet's teacher: LR + parsing image at the head, 2 RCABs per group (2,526,027)."""
+    return FaceSRNet("rcag", blocks, parsing_channels, head_parsing=True, n_feats=n_feats, **kwargs)
+
+
+def Teacher(parsing_channels=3, blocks=2, pfb=True, ffb=True, ffb_outer_residual=True, head_parsing=True,
+            n_feats=N_FEATS, rcag_blocks=6, **kwargs):
+    """The PKDN teacher. pfb=False is the Table 2 ablation (each PFB stack
+    replaced by the student's RCAG of `rcag_blocks` RCABs); ffb=False drops
+    the decoder's feature fusion blocks."""
+    if pfb:
+        return FaceSRNet("pfb", blocks, parsing_channels, head_parsing, ffb, ffb_outer_residual, n_feats, **kwargs)
+    return FaceSRNet("rcag", rcag_blocks, parsing_channels, True, ffb, ffb_outer_residual, n_feats, **kwargs)
+
+
+def build(model, hr_size=128):
+    """Creates the weights by calling the model once on zeros."""
+    lr = ops.zeros((1, hr_size, hr_size, 3))
+    parsing = ops.zeros((1, hr_size, hr_size, model.config_["parsing_channels"])) if model.needs_parsing else None
+    model(lr, parsing)
+    return model
