@@ -23,6 +23,26 @@ class NonFiniteLoss(UserError):
     pass
 
 
+def model_variables(model):
+    """{weight path without the model's own name: variable}: what checkpoints store.
+
+    tf.train.Checkpoint does not see layers that a Keras 3 model keeps in
+    Python lists, and a model's own name changes with how many were built;
+    a flat dict keyed by the path inside the model has neither problem.
+    """
+    out = {v.path.split("/", 1)[1]: v.value for v in model.weights}
+    if len(out) != len(model.weights):
+        raise ValueError(f"{model.name}: weight paths are not unique")
+    return out
+
+
+def restore_model(model, path, key):
+    """Loads `model`'s weights saved under `key` in the checkpoint at `path`; every weight must be there."""
+    tf.train.Checkpoint(**{key: model_variables(model)}).restore(path).expect_partial() \
+        .assert_existing_objects_matched()
+    return model
+
+
 def check_finite(logs, step):
     for k, v in logs.items():
         if not math.isfinite(float(v)):
@@ -53,13 +73,16 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
         progress_keys=("loss",)):
     """Trains `trainer` on `specs` until `total` steps; resumable.
 
+    ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
+
     grid_fn(batch) -> uint8 image for TensorBoard; validate_fn() -> {name: value},
     both every --log_every steps.
     """
     stage_dir = os.path.join(cfg.workdir, stage)
     os.makedirs(stage_dir, exist_ok=True)
     step = tf.Variable(0, dtype=tf.int64, name="step")
-    ckpt = tf.train.Checkpoint(step=step, **ckpt_objects)
+    ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
+                                             for k, v in ckpt_objects.items()})
     manager = tf.train.CheckpointManager(ckpt, os.path.join(stage_dir, "checkpoints"), cfg.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()

@@ -92,6 +92,26 @@ class Config:
     verbose: int = 1
 
 
+def save_config(cfg):
+    """workdir/config.json: what export, evaluate and infer rebuild the models from."""
+    path = os.path.join(cfg.workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def load_config(workdir):
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{workdir} is not a training work directory (no config.json); "
+                        "give the --workdir of a run of isr_kd_tf.train")
+    with open(path) as f:
+        values = json.load(f)
+    known = {f.name for f in dataclasses.fields(Config)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+    return Config(**values)
+
+
 def check(cfg):
     """Rejects contradictory or out-of-range settings before any work, one line each."""
     if cfg.method not in ("isr_kd", "pkdn"):
@@ -265,6 +285,7 @@ def run(cfg):
     """Trains every stage of `cfg`, evaluates each model on its test sets, writes the results."""
     check(cfg)
     os.makedirs(cfg.workdir, exist_ok=True)
+    save_config(cfg)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
