@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, evaluation, loop, losses, visualize
+from isr_kd_tf import data, evaluation, loop, losses, precision, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models import build_discriminator, build_generator
 from isr_kd_tf.optim import FusedAdam
@@ -87,6 +87,7 @@ class Config:
     seed: int = 0
     deterministic: bool = False
     jit_compile: bool = False
+    mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
     eval_crop_border: int = 0
     eval_y_channel: bool = False
     verbose: int = 1
@@ -197,7 +198,7 @@ def load_generator(cfg, path):
 
 
 def optimizer(cfg, beta1, beta2):
-    return FusedAdam(cfg.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=cfg.epsilon)
+    return precision.wrap_optimizer(FusedAdam(cfg.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=cfg.epsilon))
 
 
 def _identity_net(cfg):
@@ -289,6 +290,7 @@ def run(cfg):
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
+    print(f"precision policy: {precision.set_policy(cfg.mixed_precision)}", flush=True)
     if cfg.method == "pkdn":
         from pkdn_tf import experiment
         return experiment.run(cfg)

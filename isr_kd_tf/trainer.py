@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from isr_kd_tf import losses, metrics
 from isr_kd_tf.data import SOURCE, TARGET
+from isr_kd_tf.precision import float32
 
 
 def edge_target_keys(batch):
@@ -82,12 +83,12 @@ class ISRKDTrainer(keras.Model):
         }
         weighted = {"rec": w.rec, "edge": w.edge, "lce": w.lce, "adv": w.adv}
         if self.identity_net is not None:
-            emb_sr = self.identity_net(out["sr"], training=False)
-            emb_hr = tf.stop_gradient(self.identity_net(hr, training=False))
+            emb_sr = float32(self.identity_net(out["sr"], training=False))
+            emb_hr = tf.stop_gradient(float32(self.identity_net(hr, training=False)))
             terms["identity"] = losses.identity_loss(emb_sr, emb_hr, task_mask, self.identity_temperature)
             weighted["identity"] = w.identity
         if self.stage == "incremental":
-            teacher_out = self.teacher(batch["lr"], training=False)
+            teacher_out = float32(self.teacher(batch["lr"], training=False))
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
             weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
         total = tf.add_n([weighted[k] * terms[k] for k in weighted])
@@ -98,16 +99,18 @@ class ISRKDTrainer(keras.Model):
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
-            out = self.generator(batch["lr"], training=True)
+            out = float32(self.generator(batch["lr"], training=True))
         with tf.GradientTape() as d_tape:
-            real_logits = self.discriminator(batch["hr"], training=True)
-            fake_logits_d = self.discriminator(tf.stop_gradient(out["sr"]), training=True)
+            real_logits = float32(self.discriminator(batch["hr"], training=True))
+            fake_logits_d = float32(self.discriminator(tf.stop_gradient(out["sr"]), training=True))
             d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask, self.loss_weights_.d_scale)
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+        d_grads = d_tape.gradient(self.d_optimizer.scale_loss(d_loss), d_vars)
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         with g_tape:
-            fake_logits = self.discriminator(out["sr"], training=True)
+            fake_logits = float32(self.discriminator(out["sr"], training=True))
             terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+        g_grads = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), g_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         return {"g_loss": g_loss, "d_loss": d_loss, **terms,
                 "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
                 "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)}

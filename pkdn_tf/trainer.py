@@ -10,6 +10,8 @@ models, as in the PyTorch code; batches carry [0, 255].
 import keras
 import tensorflow as tf
 
+from isr_kd_tf.precision import float32
+
 
 
 def model_inputs(model, batch):
@@ -62,12 +64,12 @@ class PKDNTrainer(keras.Model):
     def train_step(self, batch):
         hr = batch["hr"] / 255.0
         with tf.GradientTape() as tape:
-            out = self.model(*model_inputs(self.model, batch), training=True)
+            out = float32(self.model(*model_inputs(self.model, batch), training=True))
             l1 = tf.reduce_mean(tf.abs(out["sr"] - hr))
             terms = {"l1": l1}
             loss = l1
             if self.teacher is not None:
-                t_out = self.teacher(*model_inputs(self.teacher, batch), training=False)
+                t_out = float32(self.teacher(*model_inputs(self.teacher, batch), training=False))
                 w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
                 terms["ts"] = tf.reduce_mean(tf.abs(tf.stop_gradient(t_out["sr"]) - out["sr"]))
                 terms["fs"] = feature_distill_loss([tf.stop_gradient(f) for f in t_out["features"]],
@@ -75,7 +77,7 @@ class PKDNTrainer(keras.Model):
                 terms["lambda_fs"] = w_fs
                 loss = loss + w_ts * terms["ts"] + w_fs * terms["fs"]
         variables = self.model.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.optimizer.apply_gradients(zip(tape.gradient(self.optimizer.scale_loss(loss), variables), variables))
         return {"loss": loss, **terms}
 
     def call(self, lr_up, parsing=None, training=False):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import losses, metrics, train_lib
+from isr_kd_tf import data, losses, metrics, train_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models import EdgeBlock, build_discriminator, build_generator
 from isr_kd_tf.trainer import ISRKDTrainer, copy_generator
@@ -262,3 +262,35 @@ def test_fused_adam_matches_keras_adam():
         steps()
         results.append(v.numpy())
     np.testing.assert_allclose(results[0], results[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["isr_kd", "pkdn"])
+def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, method):
+    from isr_kd_tf import precision
+    cfg = train_lib.Config(method=method, width=0.0625, student_blocks=1, pfb_per_stage=1, mixed_precision=True,
+                           hr_size=32)
+    try:
+        assert precision.set_policy(True) == "mixed_bfloat16"      # no GPU here
+        if method == "isr_kd":
+            g = build_generator(cfg.width)
+            tr = ISRKDTrainer(g, build_discriminator(cfg.width, 32), copy_generator(g), "incremental")
+            tr.compile(train_lib.optimizer(cfg, 0.9, 0.999), train_lib.optimizer(cfg, 0.9, 0.999))
+            batch = data.finish({"hr": tf.cast(tf.random.uniform((4, 32, 32, 3), 0, 255), tf.uint8),
+                                 "domain": tf.constant([0, 1, 0, 1])}, data.PipelineConfig(hr_size=32))
+            model = g
+        else:
+            from pkdn_tf import experiment
+            from pkdn_tf.trainer import PKDNTrainer
+            model = experiment.build_model(cfg, "student")
+            tr = PKDNTrainer(model, experiment.build_model(cfg, "teacher"))
+            tr.compile(optimizer=train_lib.optimizer(cfg, 0.9, 0.99))
+            batch = data.finish({"hr": tf.cast(tf.random.uniform((2, 32, 32, 3), 0, 255), tf.uint8),
+                                 "parsing": tf.zeros((2, 32, 32), tf.uint8), "domain": tf.constant([0, 0])},
+                                experiment.pipeline_cfg(cfg))
+        assert model.compute_dtype == "bfloat16" and model.weights[0].dtype == "float32"
+        before = [w.copy() for w in model.get_weights()]
+        logs = tf.function(tr.train_step)(batch)
+        assert all(v.dtype == tf.float32 and np.isfinite(v.numpy()) for v in logs.values())
+        assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    finally:
+        precision.set_policy(False)
