@@ -13,16 +13,30 @@ import tensorflow as tf
 from isr_kd_tf import data, metrics, visualize
 
 
-def score(predict, dataset, crop_border=0, y_channel=False):
-    """Mean PSNR and SSIM of `predict` over a finished eval dataset."""
+def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None):
+    """Mean PSNR and SSIM of `predict` over a finished eval dataset (and FID with an extractor).
+
+    reference: another predictor whose outputs replace HR as the ground truth
+    (ISR-KD Table II: how alike two models' outputs are).
+    Returns {"psnr", "ssim", "fid"} (fid None without an extractor).
+    """
+    from isr_kd_tf import fid
     p, s = [], []
+    sr_stats, hr_stats = fid.FeatureStats(), fid.FeatureStats()
     for batch in dataset:
         sr = predict(batch)
-        p.append(metrics.psnr(sr, batch["hr"], crop_border, y_channel).numpy())
-        s.append(metrics.ssim(sr, batch["hr"], crop_border, y_channel).numpy())
+        truth = batch["hr"] if reference is None else reference(batch)
+        p.append(metrics.psnr(sr, truth, crop_border, y_channel).numpy())
+        s.append(metrics.ssim(sr, truth, crop_border, y_channel).numpy())
+        if fid_extractor is not None:
+            sr_stats.add(fid_extractor(tf.clip_by_value(tf.round(sr), 0, 255)))
+            hr_stats.add(fid_extractor(truth))
+        if progress is not None:
+            progress.update(int(batch["hr"].shape[0]))
     if not p:
-        return float("nan"), float("nan")
-    return float(np.mean(np.concatenate(p))), float(np.mean(np.concatenate(s)))
+        return {"psnr": float("nan"), "ssim": float("nan"), "fid": None}
+    return {"psnr": float(np.mean(np.concatenate(p))), "ssim": float(np.mean(np.concatenate(s))),
+            "fid": fid.frechet_distance(*sr_stats.stats(), *hr_stats.stats()) if fid_extractor else None}
 
 
 def results_markdown(rows, baseline):

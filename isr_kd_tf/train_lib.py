@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, evaluation, loop, losses, precision, visualize
+from isr_kd_tf import data, evaluation, fid, loop, losses, precision, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models import build_discriminator, build_generator
 from isr_kd_tf.optim import FusedAdam
@@ -89,6 +89,7 @@ class Config:
     jit_compile: bool = False
     mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
     eval_crop_border: int = 0
+    inception_weights: str = ""       # InceptionV3 'notop' .h5 for FID (default: the Keras cache, else FID n/a)
     eval_y_channel: bool = False
     verbose: int = 1
 
@@ -165,8 +166,25 @@ def _domains(cfg, stage):
     return specs
 
 
-def _test_sets(cfg):
-    return [(data.SOURCE, cfg.source_data), (data.TARGET, cfg.target_data)]
+def test_sets(cfg):
+    """(row label, domain id, dataset) of every test set a run is scored on."""
+    if cfg.method == "pkdn":
+        return [(cfg.source_data, data.SOURCE, cfg.source_data)]
+    return [("source", data.SOURCE, cfg.source_data), ("target", data.TARGET, cfg.target_data)]
+
+
+def pipeline_config(cfg):
+    if cfg.method == "pkdn":
+        from pkdn_tf.experiment import pipeline_cfg
+        return pipeline_cfg(cfg)
+    return _pipeline_cfg(cfg)
+
+
+def score_on(cfg, predict, name, domain, split="test", limit=None, **kwargs):
+    """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
+    limit = cfg.eval_limit if limit is None else limit
+    ds = data.eval_dataset(name, split, domain, pipeline_config(cfg), 16, cfg.data_dir or None, limit)
+    return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel, **kwargs)
 
 
 def _find_generator_weights(path):
@@ -230,10 +248,9 @@ def _validation(cfg, generator):
     fn = super_resolver(generator)
     def validate():
         out = {}
-        for domain, name in _test_sets(cfg):
-            test = "source" if domain == data.SOURCE else "target"
-            p, s = evaluate_generator(cfg, fn, name, domain, "validation", cfg.val_images)
-            out[f"psnr_{test}"], out[f"ssim_{test}"] = p, s
+        for test, domain, name in test_sets(cfg):
+            r = score_on(cfg, fn, name, domain, "validation", cfg.val_images)
+            out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
         return out
     return validate
 
@@ -275,13 +292,6 @@ def super_resolver(generator):
     return lambda batch: fn(batch["lr"])
 
 
-def evaluate_generator(cfg, predict, name, domain, split="test", limit=None):
-    """Mean PSNR / SSIM on a split, per the configured protocol."""
-    limit = cfg.eval_limit if limit is None else limit
-    ds = data.eval_dataset(name, split, domain, _pipeline_cfg(cfg), 16, cfg.data_dir or None, limit)
-    return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel)
-
-
 def run(cfg):
     """Trains every stage of `cfg`, evaluates each model on its test sets, writes the results."""
     check(cfg)
@@ -306,17 +316,16 @@ def run(cfg):
         trained = {"pretrain": load_generator(cfg, cfg.init_from), **trained}
     rows = []
     predictors = {ROW_NAME[stage]: super_resolver(g) for stage, g in trained.items()}
+    extractor = fid.inception_extractor(cfg.inception_weights)
     for model, fn in predictors.items():
-        for domain, name in _test_sets(cfg):
-            test = "source" if domain == data.SOURCE else "target"
-            p, s = evaluate_generator(cfg, fn, name, domain)
-            rows.append({"model": model, "test": test, "psnr": p, "ssim": s, "fid": None})
+        for test, domain, name in test_sets(cfg):
+            rows.append({"model": model, "test": test, **score_on(cfg, fn, name, domain, fid_extractor=extractor)})
     rows.sort(key=lambda r: (r["test"], list(ROW_NAME.values()).index(r["model"])))
     md = evaluation.write_results(
         cfg.workdir, f"ISR-KD results ({cfg.source_data} → {cfg.target_data})", rows, "pretrained",
         protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
         source_data=cfg.source_data, target_data=cfg.target_data)
-    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), _test_sets(cfg),
+    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), [t[1:] for t in test_sets(cfg)],
                              predictors,
                              _pipeline_cfg(cfg), cfg.data_dir or None)
     print(md, flush=True)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, evaluation, loop, train_lib, visualize
+from isr_kd_tf import data, evaluation, fid, loop, train_lib, visualize
 from isr_kd_tf.data import parsing as parsing_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models.generator import scaled
@@ -107,12 +107,6 @@ def _image_grid(batch, model, teacher, n=4):
     return visualize.grid(rows, 96, labels)
 
 
-def _score(cfg, fn, split="test", limit=None):
-    limit = cfg.eval_limit if limit is None else limit
-    ds = data.eval_dataset(cfg.source_data, split, data.SOURCE, pipeline_cfg(cfg), 16, cfg.data_dir or None, limit)
-    return evaluation.score(fn, ds, cfg.eval_crop_border, cfg.eval_y_channel)
-
-
 def train_stage(cfg, stage, teacher_path):
     """Trains the teacher, or a student (distilled from the teacher at `teacher_path` for stage 'student')."""
     stage_dir = os.path.join(cfg.workdir, stage)
@@ -134,8 +128,8 @@ def train_stage(cfg, stage, teacher_path):
     fn = predictor(model)
 
     def validate():
-        p, s = _score(cfg, fn, "validation", cfg.val_images)
-        return {"psnr": p, "ssim": s}
+        r = train_lib.score_on(cfg, fn, cfg.source_data, data.SOURCE, "validation", cfg.val_images)
+        return {"psnr": r["psnr"], "ssim": r["ssim"]}
 
     loop.fit(cfg, stage, trainer, dict(model=model, optimizer=opt), specs, pipeline_cfg(cfg), total,
              grid_fn=lambda b: _image_grid(b, model, teacher), validate_fn=validate if cfg.val_images else None,
@@ -156,9 +150,10 @@ def run(cfg):
         trained = {"teacher": load_model(cfg, "teacher", cfg.init_from), **trained}
     predictors = {ROW_NAME[s]: predictor(m) for s, m in trained.items()}
     rows = []
+    extractor = fid.inception_extractor(cfg.inception_weights)
     for name, fn in predictors.items():
-        p, s = _score(cfg, fn)
-        rows.append({"model": name, "test": cfg.source_data, "psnr": p, "ssim": s, "fid": None})
+        rows.append({"model": name, "test": cfg.source_data,
+                     **train_lib.score_on(cfg, fn, cfg.source_data, data.SOURCE, fid_extractor=extractor)})
     baseline = "student_no_kd" if "student_no_kd" in trained else rows[0]["model"]
     md = evaluation.write_results(
         cfg.workdir, f"PKDN results ({cfg.source_data})", rows, baseline,

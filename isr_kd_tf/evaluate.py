@@ -1,0 +1,96 @@
+"""Score trained runs the way the papers did; several work directories make one table.
+
+    python -m isr_kd_tf.evaluate --workdir=runs/cc1 --workdir=runs/cc2 ... --output=runs/table1
+    python -m isr_kd_tf.evaluate --workdir=runs/cc2 --similarity_to=pretrained   # ISR-KD Table II
+
+Each work directory's trained stages (newest checkpoints) are scored on its
+test sets with its own protocol (ISR-KD: RGB, no crop; PKDN: Y, 8-pixel crop),
+and FID where Inception weights are available. results.json / results.md go
+to --output (default: the first work directory).
+"""
+
+import os
+import sys
+
+import tensorflow as tf
+from absl import app, flags
+from tqdm import tqdm
+
+from isr_kd_tf import evaluation, export, fid, train_lib
+from isr_kd_tf.errors import UserError, run_main
+
+
+def _trained_stages(workdir, method):
+    order = export.PKDN_PREFERENCE[::-1] if method == "pkdn" else export.ISR_KD_PREFERENCE[::-1]
+    return [s for s in order if tf.train.latest_checkpoint(os.path.join(workdir, s, "checkpoints"))]
+
+
+def _row_names(method):
+    if method == "pkdn":
+        from pkdn_tf.experiment import ROW_NAME
+        return ROW_NAME
+    return train_lib.ROW_NAME
+
+
+def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint=""):
+    """Rows {"model", "test", "psnr", "ssim", "fid"} for every trained stage of every workdir."""
+    if checkpoint and len(workdirs) != 1:
+        raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
+    extractor = None if similarity_to else fid.inception_extractor(inception_weights)
+    rows = []
+    for workdir in workdirs:
+        cfg = train_lib.load_config(workdir)
+        stages = _trained_stages(workdir, cfg.method)
+        if not stages:
+            raise UserError(f"{workdir} has no trained stage yet")
+        prefix = f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
+        predictors = {}
+        for stage in stages:
+            _, _, model = export.load_trained(workdir, stage, checkpoint if len(stages) == 1 else "")
+            if getattr(model, "needs_parsing", False):
+                from pkdn_tf.experiment import predictor
+                predictors[_row_names(cfg.method)[stage]] = predictor(model)
+            else:
+                predictors[_row_names(cfg.method)[stage]] = export.SuperResolver(model, cfg.method, cfg.scale).on_batch
+        if similarity_to and similarity_to not in predictors:
+            raise UserError(f"--similarity_to={similarity_to}: {workdir} has {', '.join(predictors)}")
+        for test, domain, name in train_lib.test_sets(cfg):
+            for model_name, fn in predictors.items():
+                if model_name == similarity_to:
+                    continue
+                total = limit or cfg.eval_limit or None
+                with tqdm(desc=f"{prefix}{model_name} on {test}", unit="image", file=sys.stderr, total=total) as bar:
+                    r = train_lib.score_on(cfg, fn, name, domain, split, limit,
+                                           reference=predictors.get(similarity_to), fid_extractor=extractor,
+                                           progress=bar)
+                rows.append({"model": prefix + model_name, "test": test, **r})
+    return rows
+
+
+FLAGS = flags.FLAGS
+
+
+@run_main
+def main(argv):
+    del argv
+    rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, FLAGS.inception_weights,
+                    FLAGS.checkpoint)
+    out = FLAGS.output or FLAGS.workdir[0]
+    os.makedirs(out, exist_ok=True)
+    baseline = FLAGS.baseline or rows[0]["model"]
+    title = (f"Output similarity to {FLAGS.similarity_to} (ISR-KD Table II)" if FLAGS.similarity_to
+             else f"Evaluation on the {FLAGS.split} split")
+    md = evaluation.write_results(out, title, rows, baseline, workdirs=FLAGS.workdir, split=FLAGS.split)
+    print(md)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_multi_string("workdir", None, "Training work directories (repeat for one table).", required=True)
+    flags.DEFINE_string("split", "test", "Dataset split to score.")
+    flags.DEFINE_integer("limit", 0, "Images per test set (0 = all, or the run's --eval_limit).")
+    flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")
+    flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the first).")
+    flags.DEFINE_string("similarity_to", "", "Score every model's outputs against this model's (Table II).")
+    flags.DEFINE_string("inception_weights", "", "InceptionV3 'notop' .h5 for FID.")
+    flags.DEFINE_string("output", "", "Where results.json / results.md go (default: the first workdir).")
+    app.run(main)
