@@ -50,6 +50,49 @@ def check_finite(logs, step):
                                 "is untouched (lower --learning_rate or check the data)")
 
 
+def strategy_for(cfg):
+    """The tf.distribute strategy of --strategy; models and optimizers are built in its scope."""
+    if cfg.strategy == "mirrored":
+        return mirrored_strategy()
+    return tf.distribute.get_strategy()
+
+
+def mirrored_strategy(devices=None):
+    """MirroredStrategy; without GPUs it reduces on one device, since CPU collectives of
+    several all-reduces in one step (D's, then G's) can be matched out of order."""
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def distributed_step(strategy, trainer):
+    """train_step on every replica, exactly the single-device step.
+
+    The batch's sample counts per loss mask are summed across replicas first,
+    so each replica reports (and differentiates) its share of the whole
+    batch's means; the logs are then summed.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return trainer.train_step
+    invariant = getattr(trainer, "replica_invariant_logs", ())
+    total = tf.distribute.ReduceOp.SUM
+
+    def step(batch):
+        local = strategy.run(trainer.batch_counts, args=(batch,))
+        counts = {k: strategy.reduce(total, v, axis=None) for k, v in local.items()}
+        logs = strategy.run(trainer.train_step, args=(batch, counts))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN if k in invariant else total, v, axis=None)
+                for k, v in logs.items()}
+    return step
+
+
+def local_batch(strategy, batch):
+    """The first replica's part of a (possibly distributed) batch, for pictures."""
+    if strategy.num_replicas_in_sync == 1:
+        return batch
+    return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], batch)
+
+
 def stage_steps(cfg, specs):
     """(steps per epoch, total steps) of a stage training on `specs`."""
     n_images = sum(s.count or data.num_examples(s.name, s.split, cfg.data_dir or None) for s in specs)
@@ -70,7 +113,7 @@ def write_flags(writer, cfg):
 
 
 def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
-        progress_keys=("loss",)):
+        progress_keys=("loss",), strategy=None):
     """Trains `trainer` on `specs` until `total` steps; resumable.
 
     ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
@@ -90,7 +133,10 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     start = int(step.numpy())
     ds = data.training_dataset(specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None,
                                list_dir=os.path.join(cfg.workdir, "lists", stage), start_batch=start)
-    train_fn = tf.function(trainer.train_step, jit_compile=cfg.jit_compile, reduce_retracing=True)
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        ds = strategy.experimental_distribute_dataset(ds)
+    train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True)
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tensorboard", stage))
     if start == 0:
         write_flags(writer, cfg)
@@ -110,7 +156,7 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
                 for name, opt in trainer.optimizers().items():
                     tf.summary.scalar(f"lr/{name}", float(opt.learning_rate))
                 if grid_fn is not None:
-                    tf.summary.image("samples", grid_fn(batch)[None])
+                    tf.summary.image("samples", grid_fn(local_batch(strategy, batch))[None])
                 if validate_fn is not None:
                     for k, v in validate_fn().items():
                         tf.summary.scalar(f"validation/{k}", v)

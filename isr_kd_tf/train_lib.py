@@ -87,6 +87,7 @@ class Config:
     seed: int = 0
     deterministic: bool = False
     jit_compile: bool = False
+    strategy: str = "default"         # default | mirrored (every local GPU, or the logical CPUs)
     mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
     eval_crop_border: int = 0
     inception_weights: str = ""       # InceptionV3 'notop' .h5 for FID (default: the Keras cache, else FID n/a)
@@ -126,6 +127,8 @@ def check(cfg):
             raise UserError(f"--{name} must not be negative (got {getattr(cfg, name)})")
     if cfg.width <= 0:
         raise UserError(f"--width must be positive (got {cfg.width})")
+    if cfg.strategy not in ("default", "mirrored"):
+        raise UserError(f"--strategy={cfg.strategy!r}: use default or mirrored")
     if cfg.learning_rate <= 0:
         raise UserError(f"--learning_rate must be positive (got {cfg.learning_rate})")
     if cfg.hr_size % cfg.scale:
@@ -262,25 +265,27 @@ def train_stage(cfg, stage, init_path):
         logging.info("stage %s already finished in %s", stage, stage_dir)
         return load_generator(cfg, stage_dir)
     keras.utils.set_random_seed(cfg.seed)
-    generator = load_generator(cfg, init_path) if init_path else build_generator(cfg.width, cfg.extra_convs)
-    discriminator = build_discriminator(cfg.width, cfg.hr_size)
-    teacher = copy_generator(generator) if stage == "incremental" else None
-    weights = losses.LossWeights(alpha=cfg.alpha, beta=cfg.beta, rec=cfg.lambda_rec, edge=cfg.lambda_edge,
-                                 lce=cfg.lambda_lce, identity=cfg.lambda_id, adv=cfg.lambda_adv,
-                                 d_scale=cfg.d_loss_scale)
-    trainer = ISRKDTrainer(generator, discriminator, teacher, stage, weights, _identity_net(cfg),
-                           cfg.lce_transform, cfg.identity_temperature, cfg.eval_crop_border, cfg.eval_y_channel)
-    g_opt = optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
-    d_opt = optimizer(cfg, cfg.d_beta1, cfg.d_beta2)
-    trainer.compile(g_opt, d_opt)
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
+    strategy = loop.strategy_for(cfg)
+    with strategy.scope():
+        generator = load_generator(cfg, init_path) if init_path else build_generator(cfg.width, cfg.extra_convs)
+        discriminator = build_discriminator(cfg.width, cfg.hr_size)
+        teacher = copy_generator(generator) if stage == "incremental" else None
+        weights = losses.LossWeights(alpha=cfg.alpha, beta=cfg.beta, rec=cfg.lambda_rec, edge=cfg.lambda_edge,
+                                     lce=cfg.lambda_lce, identity=cfg.lambda_id, adv=cfg.lambda_adv,
+                                     d_scale=cfg.d_loss_scale)
+        trainer = ISRKDTrainer(generator, discriminator, teacher, stage, weights, _identity_net(cfg),
+                               cfg.lce_transform, cfg.identity_temperature, cfg.eval_crop_border, cfg.eval_y_channel)
+        g_opt = optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
+        d_opt = optimizer(cfg, cfg.d_beta1, cfg.d_beta2)
+        trainer.compile(g_opt, d_opt)
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
     specs = _domains(cfg, stage)
     _, total = loop.stage_steps(cfg, specs)
     loop.fit(cfg, stage, trainer, dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
                                        d_optimizer=d_opt),
              specs, _pipeline_cfg(cfg), total, grid_fn=lambda b: _image_grid(b, generator, teacher),
-             validate_fn=_validation(cfg, generator), progress_keys=("g_loss", "d_loss", "rec"))
+             validate_fn=_validation(cfg, generator), progress_keys=("g_loss", "d_loss", "rec"), strategy=strategy)
     generator.save_weights(os.path.join(stage_dir, "generator.weights.h5"))
     loop.mark_done(stage_dir, total)
     return generator
@@ -288,8 +293,10 @@ def train_stage(cfg, stage, init_path):
 
 def super_resolver(generator):
     """One traced SR function per generator, reused across test sets: batch -> SR."""
-    fn = tf.function(lambda lr: generator(lr, training=False)["sr"], reduce_retracing=True)
-    return lambda batch: fn(batch["lr"])
+    @tf.function(reduce_retracing=True)
+    def sr(lr):
+        return generator(lr, training=False)["sr"]
+    return lambda batch: sr(batch["lr"])
 
 
 def run(cfg):

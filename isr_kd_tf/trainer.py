@@ -71,8 +71,12 @@ class ISRKDTrainer(keras.Model):
             return task, tf.zeros_like(task)
         return tf.cast(domain == TARGET, tf.float32), tf.cast(domain == SOURCE, tf.float32)
 
-    def generator_losses(self, batch, out, fake_logits, task_mask, kd_mask):
-        """Every G loss term, unweighted, and the weighted total."""
+    def generator_losses(self, batch, out, fake_logits, task_mask, kd_mask, task_share=1.0, kd_share=1.0):
+        """Every G loss term, unweighted, and the weighted total.
+
+        The shares (losses.share) turn each masked mean into this
+        replica's part of the whole batch's; 1 on one device.
+        """
         w = self.loss_weights_
         hr = batch["hr"]
         terms = {
@@ -91,11 +95,21 @@ class ISRKDTrainer(keras.Model):
             teacher_out = float32(self.teacher(batch["lr"], training=False))
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
             weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
+        terms = {k: v * (kd_share if k.startswith("kd_") else task_share) for k, v in terms.items()}
         total = tf.add_n([weighted[k] * terms[k] for k in weighted])
         return terms, total
 
-    def train_step(self, batch):
+    def batch_counts(self, batch):
+        """Samples per loss mask in this (replica's) batch."""
         task_mask, kd_mask = self._masks(batch["domain"])
+        return {"task": tf.reduce_sum(task_mask), "kd": tf.reduce_sum(kd_mask)}
+
+    def train_step(self, batch, global_counts=None):
+        """One D step then one G step; reported terms are this replica's shares (loop.distributed_step)."""
+        task_mask, kd_mask = self._masks(batch["domain"])
+        local = self.batch_counts(batch)
+        task_share = losses.share(local["task"], global_counts and global_counts["task"])
+        kd_share = losses.share(local["kd"], global_counts and global_counts["kd"])
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
@@ -103,17 +117,18 @@ class ISRKDTrainer(keras.Model):
         with tf.GradientTape() as d_tape:
             real_logits = float32(self.discriminator(batch["hr"], training=True))
             fake_logits_d = float32(self.discriminator(tf.stop_gradient(out["sr"]), training=True))
-            d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask, self.loss_weights_.d_scale)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask,
+                                               self.loss_weights_.d_scale) * task_share
         d_grads = d_tape.gradient(self.d_optimizer.scale_loss(d_loss), d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         with g_tape:
             fake_logits = float32(self.discriminator(out["sr"], training=True))
-            terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
+            terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask, task_share, kd_share)
         g_grads = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         return {"g_loss": g_loss, "d_loss": d_loss, **terms,
-                "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
-                "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)}
+                "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask) * task_share,
+                "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask) * task_share}
 
     def test_step(self, batch):
         sr = self.generator(batch["lr"], training=False)["sr"]

@@ -88,8 +88,11 @@ def _require_parsing(cfg):
 
 
 def predictor(model):
-    fn = tf.function(lambda batch: predict(model, batch)[0], reduce_retracing=True)
-    return fn
+    """batch -> SR in [0, 255], traced once per model."""
+    @tf.function(reduce_retracing=True)
+    def sr(batch):
+        return predict(model, batch)[0]
+    return sr
 
 
 def _image_grid(batch, model, teacher, n=4):
@@ -115,16 +118,18 @@ def train_stage(cfg, stage, teacher_path):
         logging.info("stage %s already finished in %s", stage, stage_dir)
         return load_model(cfg, role, stage_dir)
     keras.utils.set_random_seed(cfg.seed)
-    teacher = load_model(cfg, "teacher", teacher_path) if stage == "student" else None
-    if role == "teacher" or teacher is not None:
-        _require_parsing(cfg)
-    model = build_model(cfg, role)
     specs = [data.DomainSpec(cfg.source_data, data.SOURCE, cfg.source_count if cfg.source_count else 0)]
     steps_per_epoch, total = loop.stage_steps(cfg, specs)
-    trainer = PKDNTrainer(model, teacher, cfg.lambda_ts, cfg.lambda_fs, cfg.distill_epochs, steps_per_epoch)
-    opt = train_lib.optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
-    trainer.compile(optimizer=opt)
-    opt.build(model.trainable_variables)
+    strategy = loop.strategy_for(cfg)
+    with strategy.scope():
+        teacher = load_model(cfg, "teacher", teacher_path) if stage == "student" else None
+        if role == "teacher" or teacher is not None:
+            _require_parsing(cfg)
+        model = build_model(cfg, role)
+        trainer = PKDNTrainer(model, teacher, cfg.lambda_ts, cfg.lambda_fs, cfg.distill_epochs, steps_per_epoch)
+        opt = train_lib.optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
+        trainer.compile(optimizer=opt)
+        opt.build(model.trainable_variables)
     fn = predictor(model)
 
     def validate():
@@ -133,7 +138,7 @@ def train_stage(cfg, stage, teacher_path):
 
     loop.fit(cfg, stage, trainer, dict(model=model, optimizer=opt), specs, pipeline_cfg(cfg), total,
              grid_fn=lambda b: _image_grid(b, model, teacher), validate_fn=validate if cfg.val_images else None,
-             progress_keys=("loss", "l1", "fs"))
+             progress_keys=("loss", "l1", "fs"), strategy=strategy)
     model.save_weights(os.path.join(stage_dir, WEIGHTS))
     loop.mark_done(stage_dir, total)
     return model

@@ -10,6 +10,8 @@ models, as in the PyTorch code; batches carry [0, 255].
 import keras
 import tensorflow as tf
 
+from isr_kd_tf import losses
+from isr_kd_tf.losses import per_sample_l1
 from isr_kd_tf.precision import float32
 
 
@@ -28,7 +30,7 @@ def predict(model, batch, training=False):
 
 def feature_distill_loss(teacher_features, student_features):
     """Mean over the taps of the mean absolute difference."""
-    return tf.add_n([tf.reduce_mean(tf.abs(t - s)) for t, s in zip(teacher_features, student_features)]) / len(
+    return tf.add_n([tf.reduce_mean(per_sample_l1(t, s)) for t, s in zip(teacher_features, student_features)]) / len(
         student_features)
 
 
@@ -38,6 +40,8 @@ class PKDNTrainer(keras.Model):
     steps_per_epoch turns the optimizer's step count into the epoch that the
     lambda_fs schedule reads, so a resumed run continues the schedule.
     """
+
+    replica_invariant_logs = ("lambda_fs",)   # not a replica's share of the batch (see loop.fit)
 
     def __init__(self, model, teacher=None, lambda_ts=0.1, lambda_fs=10.0, distill_epochs=10,
                  steps_per_epoch=1, **kwargs):
@@ -61,23 +65,28 @@ class PKDNTrainer(keras.Model):
         fs = self.lambda_fs * tf.maximum(0.0, (self.distill_epochs - epoch) / max(self.distill_epochs, 1))
         return self.lambda_ts * active, fs * active
 
-    def train_step(self, batch):
+    def batch_counts(self, batch):
+        return {"images": tf.cast(tf.shape(batch["hr"])[0], tf.float32)}
+
+    def train_step(self, batch, global_counts=None):
+        """One step; every reported term is this replica's share of the batch mean (loop.distributed_step)."""
         hr = batch["hr"] / 255.0
+        share = losses.share(self.batch_counts(batch)["images"], global_counts and global_counts["images"])
+        w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             out = float32(self.model(*model_inputs(self.model, batch), training=True))
-            l1 = tf.reduce_mean(tf.abs(out["sr"] - hr))
-            terms = {"l1": l1}
-            loss = l1
+            terms = {"l1": tf.reduce_mean(per_sample_l1(out["sr"], hr)) * share}
+            loss = terms["l1"]
             if self.teacher is not None:
                 t_out = float32(self.teacher(*model_inputs(self.teacher, batch), training=False))
-                w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
-                terms["ts"] = tf.reduce_mean(tf.abs(tf.stop_gradient(t_out["sr"]) - out["sr"]))
+                terms["ts"] = tf.reduce_mean(per_sample_l1(tf.stop_gradient(t_out["sr"]), out["sr"])) * share
                 terms["fs"] = feature_distill_loss([tf.stop_gradient(f) for f in t_out["features"]],
-                                                   out["features"])
-                terms["lambda_fs"] = w_fs
+                                                   out["features"]) * share
                 loss = loss + w_ts * terms["ts"] + w_fs * terms["fs"]
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(self.optimizer.scale_loss(loss), variables), variables))
+        if self.teacher is not None:
+            terms["lambda_fs"] = w_fs
         return {"loss": loss, **terms}
 
     def call(self, lr_up, parsing=None, training=False):
