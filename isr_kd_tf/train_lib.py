@@ -67,6 +67,8 @@ class Config:
     student_blocks: int = 6           # RCABs per group
     student_ffb: bool = False
     parsing_encoding: str = "color"   # color (KDFSRNet's 3-channel image) | onehot (19 channels)
+    parsing_net: str = ""             # face-parsing network (.keras / SavedModel) labelling datasets without maps
+    parsing_cache: str = ""           # its labels' folder (default: <workdir>/parsing_cache)
     lambda_ts: float = 0.1
     lambda_fs: float = 10.0
     distill_epochs: int = 10          # lambda_fs decays linearly to 0 over these; both KD terms end with them
@@ -226,7 +228,7 @@ def _identity_net(cfg):
     if not cfg.identity_net:
         logging.warning("identity loss is OFF: no --identity_net given (a face-embedding Keras model or SavedModel)")
         return None
-    from isr_kd_tf.identity import load_identity_net
+    from isr_kd_tf.pretrained import load_identity_net
     return load_identity_net(cfg.identity_net)
 
 

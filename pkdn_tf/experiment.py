@@ -47,7 +47,8 @@ def check(cfg):
 def pipeline_cfg(cfg):
     return data.PipelineConfig(hr_size=cfg.hr_size, scale=cfg.scale, degradation=cfg.degradation,
                                flip=cfg.augment, rotate=cfg.augment, edges=False, upsample_lr=True,
-                               parsing_encoding=cfg.parsing_encoding)
+                               parsing_encoding=cfg.parsing_encoding, parsing_net=cfg.parsing_net,
+                               parsing_cache=cfg.parsing_cache or os.path.join(cfg.workdir, "parsing_cache"))
 
 
 def build_model(cfg, role):
@@ -82,9 +83,9 @@ def load_model(cfg, role, path):
 
 def _require_parsing(cfg):
     spec = data.load(cfg.source_data, "train", cfg.data_dir or None).element_spec
-    if "parsing" not in spec:
+    if "parsing" not in spec and not cfg.parsing_net:
         raise UserError(f"--source_data={cfg.source_data} has no parsing maps, which the PKDN teacher needs; "
-                        "use synthetic_faces, a dataset with maps, or label one with a face-parsing network")
+                        "use synthetic_faces, a dataset with maps, or label it with --parsing_net=<BiSeNet-style model>")
 
 
 def predictor(model):

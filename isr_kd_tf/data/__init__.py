@@ -1,10 +1,10 @@
 """Data: bundled face domains, real-data builders, degradation, pipelines.
 
 Importing this package registers the tfds builders `synthetic_faces`,
-`avatar_faces` and `icartoonface`.
+`avatar_faces`, `icartoonface`, `celeba_dic`, `helen` and `celebamask_hq`.
 """
 
-from isr_kd_tf.data import builders  # noqa: F401  (registers the builders)
+from isr_kd_tf.data import builders, face_parsing_sets  # noqa: F401  (registers the builders)
 from isr_kd_tf.data.degradation import box_downsample, canny, degrade, edge_targets, upsample_bicubic
 from isr_kd_tf.data.pipeline import (SOURCE, TARGET, DomainSpec, PipelineConfig, augment,
                                      eval_dataset, finish, prepare, select, training_dataset)

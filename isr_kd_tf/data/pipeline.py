@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from isr_kd_tf.data import degradation, sources
-from isr_kd_tf.data.parsing import encode_parsing
+from isr_kd_tf.data.parsing import attach_parsing, encode_parsing
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
@@ -32,6 +32,8 @@ class PipelineConfig:
     edge_thresholds: str = "fixed"
     upsample_lr: bool = False     # PKDN input: LR bicubic-upsampled to HR size
     parsing_encoding: str = ""    # PKDN teacher input: "" (none) | color | onehot
+    parsing_net: str = ""         # labels datasets without maps (Keras model / SavedModel, 19 classes)
+    parsing_cache: str = ""       # where those labels are kept
     shuffle_buffer: int = 2048
 
 
@@ -92,6 +94,16 @@ def finish(batch, cfg, seed=None):
     return out
 
 
+def _load(name, split, cfg, data_dir):
+    """sources.load, plus parsing maps from --parsing_net where the source has none."""
+    ds = sources.load(name, split, data_dir)
+    if cfg.parsing_net and "parsing" not in ds.element_spec:
+        if not cfg.parsing_cache:
+            raise UserError("--parsing_net needs a cache folder for its labels (--parsing_cache)")
+        ds = attach_parsing(ds, name, split, cfg.parsing_net, cfg.parsing_cache)
+    return ds
+
+
 def _check_count(name, split, n, available, flag):
     if n > available:
         raise UserError(f"{flag}={n} but {name} {split} has only {available} images; "
@@ -142,7 +154,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
     keep_parsing = True
     parts = []
     for i, spec in enumerate(specs):
-        ds = sources.load(spec.name, spec.split, data_dir)
+        ds = _load(spec.name, spec.split, cfg, data_dir)
         n = spec.count or sources.num_examples(spec.name, spec.split, data_dir)
         if spec.count:
             list_path = os.path.join(list_dir, f"{spec.name.replace('/', '_').replace(':', '_')}_{spec.split}.txt") if list_dir else None
@@ -172,7 +184,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
 
 def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
     """Finished batches of a split in a fixed order, without augmentation."""
-    ds = sources.load(name, split, data_dir)
+    ds = _load(name, split, cfg, data_dir)
     if limit:
         ds = ds.take(limit)
     ds = ds.map(lambda ex: prepare(ex, cfg, domain), num_parallel_calls=tf.data.AUTOTUNE)

@@ -32,8 +32,8 @@ def builder(name, data_dir=None):
     try:
         b = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, "
-                        "icartoonface, celeb_a or folder:PATH") from None
+        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, icartoonface, celeb_a, "
+                        "celeba_dic, helen, celebamask_hq or folder:PATH") from None
     if not b.is_prepared():
         base = name.split("/")[0].split(":")[0]
         if base in builders.BUNDLED:
