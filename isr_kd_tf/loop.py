@@ -8,9 +8,13 @@ checkpoint, runs to `total` steps, stops on a non-finite loss before saving
 anything, and marks the stage DONE.
 """
 
+import glob
 import json
+import logging
 import math
 import os
+import shutil
+import sys
 
 import keras
 import tensorflow as tf
@@ -100,6 +104,57 @@ def stage_steps(cfg, specs):
     return per_epoch, per_epoch * cfg.epochs
 
 
+def restore_newest_readable(ckpt, manager):
+    """Restores the newest checkpoint that reads back whole; a corrupt or truncated one
+    is passed over with a warning that names it. Returns its path (None: fresh start)."""
+    for path in reversed(manager.checkpoints):
+        try:
+            ckpt.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as e:  # noqa: BLE001 - a damaged file fails in many ways (OpError, IndexError, ...)
+            msg = f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); falling back to the previous one"
+            logging.warning(msg)
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+    if manager.checkpoints:
+        raise UserError(f"no readable checkpoint in {manager.directory}; move that folder away to start the stage over")
+    return None
+
+
+def purge_events_after(logdir, step):
+    """Drops TensorBoard events after `step`: a killed run logged them after its last
+    checkpoint and logs them again when it resumes (no duplicate steps, no gap)."""
+    from tensorflow.core.util import event_pb2
+    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        kept, dropped = [], 0
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
+                if event.step > step:
+                    dropped += 1
+                else:
+                    kept.append(record.numpy())
+        except tf.errors.DataLossError:   # the kill cut the last record short
+            dropped += 1
+        if dropped:
+            with tf.io.TFRecordWriter(path + ".tmp") as w:
+                for record in kept:
+                    w.write(record)
+            os.replace(path + ".tmp", path)
+
+
+def save_checkpoint(manager, number):
+    """manager.save, or one line saying what failed and that the previous checkpoint is intact."""
+    try:
+        return manager.save(checkpoint_number=number)
+    except (OSError, tf.errors.OpError) as e:
+        for tmp in glob.glob(os.path.join(manager.directory, "*_temp*")):
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"could not write the step-{number} checkpoint in {manager.directory} "
+                        f"({getattr(e, 'strerror', None) or getattr(e, 'message', None) or e}); "
+                        f"the last complete one, {manager.latest_checkpoint}, is intact: free space or fix the "
+                        "folder and run the same command again") from None
+
+
 def is_done(stage_dir):
     return os.path.exists(os.path.join(stage_dir, "DONE"))
 
@@ -126,18 +181,27 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     step = tf.Variable(0, dtype=tf.int64, name="step")
     ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
                                              for k, v in ckpt_objects.items()})
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(stage_dir, "checkpoints"), cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resuming stage {stage} at step {int(step.numpy())} from {manager.latest_checkpoint}", flush=True)
+    ckpt_dir = os.path.join(stage_dir, "checkpoints")
+    for tmp in glob.glob(os.path.join(ckpt_dir, "*_temp*")):   # a save that was killed half-way
+        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        manager = tf.train.CheckpointManager(ckpt, ckpt_dir, cfg.keep_checkpoints)
+    except Exception as e:  # noqa: BLE001 - a damaged state file; say which
+        raise UserError(f"{ckpt_dir}/checkpoint is unreadable ({type(e).__name__}); delete it to fall back "
+                        "to the checkpoint files themselves, or move the folder away to start over") from None
+    restored = restore_newest_readable(ckpt, manager)
+    if restored:
+        print(f"resuming stage {stage} at step {int(step.numpy())} from {restored}", flush=True)
     start = int(step.numpy())
+    logdir = os.path.join(cfg.workdir, "tensorboard", stage)
+    purge_events_after(logdir, start)
     ds = data.training_dataset(specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None,
                                list_dir=os.path.join(cfg.workdir, "lists", stage), start_batch=start)
     strategy = strategy or tf.distribute.get_strategy()
     if strategy.num_replicas_in_sync > 1:
         ds = strategy.experimental_distribute_dataset(ds)
     train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True)
-    writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "tensorboard", stage))
+    writer = tf.summary.create_file_writer(logdir)
     if start == 0:
         write_flags(writer, cfg)
     progbar = keras.utils.Progbar(total, verbose=cfg.verbose)
@@ -162,10 +226,13 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
                         tf.summary.scalar(f"validation/{k}", v)
             writer.flush()
         if (s + 1) % cfg.checkpoint_every == 0:
-            manager.save(checkpoint_number=s + 1)
+            save_checkpoint(manager, s + 1)
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{total}"):
-        manager.save(checkpoint_number=total)
+        save_checkpoint(manager, total)
     writer.close()
+    skipped = data.sources.FOLDER_SKIPS
+    if skipped.skipped:
+        print(f"stage {stage}: {skipped.summary()}", flush=True)
     return stage_dir
 
 

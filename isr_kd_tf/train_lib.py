@@ -97,6 +97,19 @@ class Config:
     verbose: int = 1
 
 
+def check_writable(workdir):
+    """A clear error before any work when the work directory cannot be written."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"--workdir={workdir} is not writable ({e.strerror}); choose another folder "
+                        "or free space") from None
+
+
 def save_config(cfg):
     """workdir/config.json: what export, evaluate and infer rebuild the models from."""
     path = os.path.join(cfg.workdir, "config.json")
@@ -304,7 +317,7 @@ def super_resolver(generator):
 def run(cfg):
     """Trains every stage of `cfg`, evaluates each model on its test sets, writes the results."""
     check(cfg)
-    os.makedirs(cfg.workdir, exist_ok=True)
+    check_writable(cfg.workdir)
     save_config(cfg)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()

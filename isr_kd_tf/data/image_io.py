@@ -77,6 +77,8 @@ class SkipLog:
 
     def skip(self, path, reason):
         with self._lock:
+            if any(p == path for p, _ in self.skipped):   # named once, not once per epoch
+                return
             self.skipped.append((path, reason))
         logging.warning("skipped %s: %s", path, reason)
 

@@ -95,8 +95,12 @@ def finish(batch, cfg, seed=None):
 
 
 def _load(name, split, cfg, data_dir):
-    """sources.load, plus parsing maps from --parsing_net where the source has none."""
-    ds = sources.load(name, split, data_dir)
+    """sources.load, plus parsing maps from --parsing_net where the source has none.
+
+    Folder images under half the HR size are skipped and named: upscaled,
+    they would teach the network blur.
+    """
+    ds = sources.load(name, split, data_dir, min_side=cfg.hr_size // 2)
     if cfg.parsing_net and "parsing" not in ds.element_spec:
         if not cfg.parsing_cache:
             raise UserError("--parsing_net needs a cache folder for its labels (--parsing_cache)")

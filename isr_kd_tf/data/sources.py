@@ -16,6 +16,7 @@ from isr_kd_tf.data import builders, image_io
 from isr_kd_tf.errors import UserError
 
 SPLITS = ("train", "validation", "test")
+FOLDER_SKIPS = image_io.SkipLog()   # every file a folder source passed over in this process
 FOLDER_PREFIX = "folder:"
 
 
@@ -76,7 +77,7 @@ def _folder_files(name, split):
 def load_folder(name, split="train", min_side=0, skip_log=None):
     """Images of a folder; unreadable or too small ones are skipped and named."""
     paths = _folder_files(name, split)
-    log = skip_log if skip_log is not None else image_io.SkipLog()
+    log = skip_log if skip_log is not None else FOLDER_SKIPS
 
     def read(path):
         path = path.decode()
@@ -100,12 +101,15 @@ def load_folder(name, split="train", min_side=0, skip_log=None):
     return ds.filter(lambda ex, ok: ok).map(lambda ex, ok: ex)
 
 
-def load(name, split="train", data_dir=None, decode=True):
-    """The examples of `name`'s `split` in a fixed order (see module doc)."""
+def load(name, split="train", data_dir=None, decode=True, min_side=0):
+    """The examples of `name`'s `split` in a fixed order (see module doc).
+
+    min_side: folder images smaller than this are skipped and named.
+    """
     if split not in SPLITS:
         raise UserError(f"split {split!r} is unknown; use one of {SPLITS}")
     if _is_folder(name):
-        return load_folder(name, split)
+        return load_folder(name, split, min_side)
     b = builder(name, data_dir)
     feats = b.info.features
     decoders = None if decode else {k: tfds.decode.SkipDecoding()
