@@ -16,6 +16,8 @@ flags.DEFINE_string("data_dir", None, "tfds data dir for the bundled datasets.")
 flags.DEFINE_integer("batches", 60, "Batches to time in data_pipeline.")
 flags.DEFINE_integer("steps", 3, "Timed steps per train-step benchmark and mode.")
 flags.DEFINE_float("width", 1.0, "Channel width of the networks (1.0 = the papers).")
+flags.DEFINE_bool("mixed_precision", False, "Train steps in mixed precision (bfloat16 on CPU); the float32 peak "
+                  "stays the reference and the bfloat16 matmul peak is reported beside it.")
 FLAGS = flags.FLAGS
 
 
@@ -42,10 +44,10 @@ def bench_data_pipeline(data_dir=None, batches=60, batch_size=32, **_):
             "includes": "decode+crop+resize (first epoch, then cached), flip/rot90, box x8, Canny 32/64/128, batch"}
 
 
-def peak_matmul_gflops(n=4096, repeats=5):
-    """Best float32 GFLOP/s of an n x n matmul: the roofline the steps are compared with."""
+def peak_matmul_gflops(n=4096, repeats=5, dtype="float32"):
+    """Best GFLOP/s of an n x n matmul: the roofline the steps are compared with."""
     import tensorflow as tf
-    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    a, b = tf.cast(tf.random.normal((n, n)), dtype), tf.cast(tf.random.normal((n, n)), dtype)
     mm = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
     mm(a, b).numpy()
     best = float("inf")
@@ -191,9 +193,15 @@ def main(argv):
     if unknown:
         raise UserError(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     peak = peak_matmul_gflops() if set(names) - {"data_pipeline"} else None
+    extra = {}
+    if FLAGS.mixed_precision:
+        from isr_kd_tf import precision
+        extra = {"precision": precision.set_policy(True),
+                 "peak_bf16_gflops": round(peak_matmul_gflops(dtype="bfloat16"), 1)}
     for name in names:
         result = BENCHMARKS[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
                                   width=FLAGS.width, peak=peak)
+        result.update(extra if name != "data_pipeline" else {})
         if FLAGS.json:
             print(json.dumps(result), flush=True)
         else:

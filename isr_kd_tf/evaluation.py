@@ -13,11 +13,13 @@ import tensorflow as tf
 from isr_kd_tf import data, metrics, visualize
 
 
-def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None):
+def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None,
+          quantize=True):
     """Mean PSNR and SSIM of `predict` over a finished eval dataset (and FID with an extractor).
 
     reference: another predictor whose outputs replace HR as the ground truth
-    (ISR-KD Table II: how alike two models' outputs are).
+    (ISR-KD Table II: how alike two models' outputs are). quantize: clip and
+    round SR to uint8 values before scoring, as a saved image would be.
     Returns {"psnr", "ssim", "fid"} (fid None without an extractor).
     """
     from isr_kd_tf import fid
@@ -26,8 +28,8 @@ def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_
     for batch in dataset:
         sr = predict(batch)
         truth = batch["hr"] if reference is None else reference(batch)
-        p.append(metrics.psnr(sr, truth, crop_border, y_channel).numpy())
-        s.append(metrics.ssim(sr, truth, crop_border, y_channel).numpy())
+        p.append(metrics.psnr(sr, truth, crop_border, y_channel, quantize).numpy())
+        s.append(metrics.ssim(sr, truth, crop_border, y_channel, quantize).numpy())
         if fid_extractor is not None:
             sr_stats.add(fid_extractor(tf.clip_by_value(tf.round(sr), 0, 255)))
             hr_stats.add(fid_extractor(truth))

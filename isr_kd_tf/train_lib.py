@@ -92,6 +92,7 @@ class Config:
     strategy: str = "default"         # default | mirrored (every local GPU, or the logical CPUs)
     mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
     eval_crop_border: int = 0
+    eval_quantize: bool = True        # clip and round SR to uint8 values before PSNR/SSIM
     inception_weights: str = ""       # InceptionV3 'notop' .h5 for FID (default: the Keras cache, else FID n/a)
     eval_y_channel: bool = False
     verbose: int = 1
@@ -202,7 +203,8 @@ def score_on(cfg, predict, name, domain, split="test", limit=None, **kwargs):
     """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
     limit = cfg.eval_limit if limit is None else limit
     ds = data.eval_dataset(name, split, domain, pipeline_config(cfg), 16, cfg.data_dir or None, limit)
-    return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel, **kwargs)
+    return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel, quantize=cfg.eval_quantize,
+                            **kwargs)
 
 
 def _find_generator_weights(path):

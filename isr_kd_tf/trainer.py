@@ -96,8 +96,9 @@ class ISRKDTrainer(keras.Model):
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
             weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
         terms = {k: v * (kd_share if k.startswith("kd_") else task_share) for k, v in terms.items()}
-        total = tf.add_n([weighted[k] * terms[k] for k in weighted])
-        return terms, total
+        contributions = {f"weighted_{k}": weighted[k] * terms[k] for k in weighted}   # each term's part of g_loss
+        total = tf.add_n(list(contributions.values()))
+        return {**terms, **contributions}, total
 
     def batch_counts(self, batch):
         """Samples per loss mask in this (replica's) batch."""

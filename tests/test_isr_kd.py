@@ -294,3 +294,29 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
         assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     finally:
         precision.set_policy(False)
+
+
+@pytest.mark.parametrize("kind", ["keras", "saved_model"])
+def test_identity_network_loads_and_its_loss_trains_the_generator(tmp_path, kind):
+    from isr_kd_tf.pretrained import load_identity_net
+    keras.utils.set_random_seed(0)
+    embed = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(8, 3, strides=4),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(16)])
+    if kind == "keras":
+        path = str(tmp_path / "embed.keras")
+        embed.save(path)
+    else:
+        path = str(tmp_path / "embed_savedmodel")
+        embed.export(path)
+    net = load_identity_net(path)
+    x = tf.random.uniform((2, 32, 32, 3), 0, 255)
+    np.testing.assert_allclose(np.asarray(net(x)), embed(x).numpy(), rtol=1e-5, atol=1e-5)
+    g = build_generator(0.0625, lr_size=4)
+    tr = ISRKDTrainer(g, build_discriminator(0.0625, 32), None, "pretrain", identity_net=net)
+    tr.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    batch = data.finish({"hr": tf.cast(x, tf.uint8), "domain": tf.constant([0, 0])}, data.PipelineConfig(hr_size=32))
+    logs = tr.train_step(batch)
+    assert float(logs["identity"]) > 0
+    assert net.trainable_variables == []
+    with pytest.raises(UserError, match="identity_net"):
+        load_identity_net(str(tmp_path / "missing.keras"))
