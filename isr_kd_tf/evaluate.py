@@ -2,6 +2,7 @@
 
     python -m isr_kd_tf.evaluate --workdir=runs/cc1 --workdir=runs/cc2 ... --output=runs/table1
     python -m isr_kd_tf.evaluate --workdir=runs/cc2 --similarity_to=pretrained   # ISR-KD Table II
+    python -m isr_kd_tf.evaluate --workdir=export/cc2                             # an export
 
 Each work directory's trained stages (newest checkpoints) are scored on its
 test sets with its own protocol (ISR-KD: RGB, no crop; PKDN: Y, 8-pixel crop),
@@ -32,19 +33,36 @@ def _row_names(method):
     return train_lib.ROW_NAME
 
 
-def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint=""):
-    """Rows {"model", "test", "psnr", "ssim", "fid"} for every trained stage of every workdir."""
+def _export_predictors(path, cfg):
+    """{row name: predictor} of a SavedModel export."""
+    import json
+    loaded = tf.saved_model.load(path)
+    with open(os.path.join(path, "assets.extra", "config.json")) as f:
+        stage = json.load(f).get("exported_stage", "")
+
+    def predict(batch):
+        return loaded.sr_float(batch["lr"])["sr"]
+    return {_row_names(cfg.method).get(stage, "export"): predict}
+
+
+def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
+             data_dir=""):
+    """Rows {"model", "test", "psnr", "ssim", "fid"} for every trained stage of every workdir
+    (or the model of an export); data_dir overrides where the runs found their data."""
     if checkpoint and len(workdirs) != 1:
         raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
     extractor = None if similarity_to else fid.inception_extractor(inception_weights)
     rows = []
     for workdir in workdirs:
         cfg = train_lib.load_config(workdir)
-        stages = _trained_stages(workdir, cfg.method)
-        if not stages:
+        if data_dir:
+            cfg.data_dir = data_dir
+        is_export = tf.io.gfile.exists(os.path.join(workdir, "saved_model.pb"))
+        stages = [] if is_export else _trained_stages(workdir, cfg.method)
+        if not stages and not is_export:
             raise UserError(f"{workdir} has no trained stage yet")
         prefix = f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
-        predictors = {}
+        predictors = _export_predictors(workdir, cfg) if is_export else {}
         for stage in stages:
             _, _, model = export.load_trained(workdir, stage, checkpoint if len(stages) == 1 else "")
             if getattr(model, "needs_parsing", False):
@@ -74,7 +92,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, FLAGS.inception_weights,
-                    FLAGS.checkpoint)
+                    FLAGS.checkpoint, FLAGS.data_dir)
     out = FLAGS.output or FLAGS.workdir[0]
     os.makedirs(out, exist_ok=True)
     baseline = FLAGS.baseline or rows[0]["model"]
@@ -85,7 +103,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.DEFINE_multi_string("workdir", None, "Training work directories (repeat for one table).", required=True)
+    flags.DEFINE_multi_string("workdir", None, "Training work directories or exports (repeat for one table).",
+                              required=True)
+    flags.DEFINE_string("data_dir", "", "Where the datasets are, if not where the runs found them.")
     flags.DEFINE_string("split", "test", "Dataset split to score.")
     flags.DEFINE_integer("limit", 0, "Images per test set (0 = all, or the run's --eval_limit).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")

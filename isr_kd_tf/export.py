@@ -102,6 +102,12 @@ def export(workdir, output, stage="", checkpoint=""):
     module = SuperResolver(model, cfg.method, cfg.scale)
     tf.saved_model.save(module, output, signatures={"serving_default": module.serving,
                                                     "sr_float": module.sr_float})
+    # the run's settings travel with the export: evaluate scores it with the same protocol
+    import dataclasses
+    import json
+    os.makedirs(os.path.join(output, "assets.extra"), exist_ok=True)
+    with open(os.path.join(output, "assets.extra", "config.json"), "w") as f:
+        json.dump({**dataclasses.asdict(cfg), "exported_stage": stage}, f, indent=2)
     return cfg, stage
 
 

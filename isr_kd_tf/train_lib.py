@@ -120,7 +120,10 @@ def save_config(cfg):
 
 
 def load_config(workdir):
+    """The Config of a work directory, or of an export (kept in its assets.extra/)."""
     path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        path = os.path.join(workdir, "assets.extra", "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{workdir} is not a training work directory (no config.json); "
                         "give the --workdir of a run of isr_kd_tf.train")

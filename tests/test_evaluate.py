@@ -64,3 +64,10 @@ def test_evaluate_makes_one_table_of_several_runs_and_a_similarity_table(tmp_pat
     assert all(r["psnr"] > 20 for r in sim)      # one step of training: outputs still close
     with pytest.raises(UserError, match="similarity_to"):
         evaluate.evaluate([a.workdir], similarity_to="teacher")
+    from isr_kd_tf import export
+    exported = str(tmp_path / "export")
+    export.export(a.workdir, exported)
+    rows = evaluate.evaluate([exported], limit=4, data_dir=data_dir)
+    assert [r["model"] for r in rows] == ["incremental_kd", "incremental_kd"]
+    for r in rows:   # the export scores as its checkpoint did
+        assert r["psnr"] == pytest.approx(mine[("run_a/incremental_kd", r["test"])], abs=1e-3)
