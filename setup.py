@@ -15,6 +15,8 @@ setup(
     packages=find_packages(include=["isr_kd_tf", "isr_kd_tf.*", "pkdn_tf", "pkdn_tf.*"]),
     python_requires=">=3.10",
     install_requires=requirements,
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "torch==2.13.0"],
-                    "torch": ["torch==2.13.0"]},
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "torch==2.13.0",
+                             "tf2onnx>=1.17", "onnxruntime>=1.20"],
+                    "torch": ["torch==2.13.0"],
+                    "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"]},
 )

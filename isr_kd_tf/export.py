@@ -95,7 +95,28 @@ class SuperResolver(tf.Module):
         return {"sr": tf.cast(tf.round(tf.clip_by_value(sr, 0.0, 255.0)), tf.uint8)}
 
 
-def export(workdir, output, stage="", checkpoint=""):
+def export_onnx(module, path):
+    """model.onnx (float32 images [N, H, W, 3] in [0, 255] -> "sr"), ISR-KD only.
+
+    PKDN's in-graph bicubic pre-upsampling and padding do not convert
+    faithfully (tf2onnx 1.17 gives wrong output sizes), so it is refused.
+    """
+    if module.method == "pkdn":
+        raise UserError("--onnx: PKDN exports are not offered as ONNX (their in-graph bicubic upsampling and "
+                        "padding do not convert faithfully); use the SavedModel")
+    try:
+        import tf2onnx
+    except ImportError:
+        raise UserError("--onnx needs tf2onnx: pip install -e '.[onnx]'") from None
+    spec = (tf.TensorSpec([None, None, None, 3], tf.float32, name="images"),)
+
+    @tf.function
+    def sr(images):
+        return {"sr": module.sr_float(images)["sr"]}
+    tf2onnx.convert.from_function(sr, input_signature=spec, opset=17, output_path=path)
+
+
+def export(workdir, output, stage="", checkpoint="", onnx=False):
     cfg, stage, model = load_trained(workdir, stage, checkpoint)
     if getattr(model, "needs_parsing", False):
         raise UserError(f"stage {stage} needs parsing maps at inference; export a student (--stage=student)")
@@ -108,6 +129,8 @@ def export(workdir, output, stage="", checkpoint=""):
     os.makedirs(os.path.join(output, "assets.extra"), exist_ok=True)
     with open(os.path.join(output, "assets.extra", "config.json"), "w") as f:
         json.dump({**dataclasses.asdict(cfg), "exported_stage": stage}, f, indent=2)
+    if onnx:
+        export_onnx(module, os.path.join(output, "model.onnx"))
     return cfg, stage
 
 
@@ -130,9 +153,9 @@ FLAGS = flags.FLAGS
 @run_main
 def main(argv):
     del argv
-    cfg, stage = export(FLAGS.workdir, FLAGS.output, FLAGS.stage, FLAGS.checkpoint)
+    cfg, stage = export(FLAGS.workdir, FLAGS.output, FLAGS.stage, FLAGS.checkpoint, FLAGS.onnx)
     print(f"exported {cfg.method} {stage} from {FLAGS.workdir} to {FLAGS.output} "
-          "(signatures: serving_default uint8, sr_float float32)")
+          "(signatures: serving_default uint8, sr_float float32)" + (" and model.onnx" if FLAGS.onnx else ""))
 
 
 if __name__ == "__main__":
@@ -140,4 +163,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("output", None, "SavedModel directory to write.", required=True)
     flags.DEFINE_string("stage", "", "Stage to export (default: incremental / student).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the stage's newest.")
+    flags.DEFINE_bool("onnx", False, "Also write model.onnx (ISR-KD; needs the [onnx] extra).")
     app.run(main)

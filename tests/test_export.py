@@ -129,3 +129,19 @@ def test_infer_cli_exit_status_and_never_overwrites(tmp_path):
     res = subprocess.run(cmd[:4] + [f"--input={tmp_path / 'missing'}", f"--output={tmp_path}"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 2 and "no such file or folder" in res.stderr
+
+
+def test_onnx_export_of_isr_kd_matches_and_pkdn_is_refused(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    cfg, model = _workdir(tmp_path, "isr_kd")
+    out = str(tmp_path / "export")
+    export.export(cfg.workdir, out, onnx=True)
+    sess = ort.InferenceSession(os.path.join(out, "model.onnx"))
+    lr = np.random.default_rng(3).integers(0, 256, (2, 10, 13, 3)).astype(np.float32)
+    got = sess.run(None, {sess.get_inputs()[0].name: lr})[0]
+    resolver = export.SuperResolver(model)
+    np.testing.assert_allclose(got, resolver.sr_float(lr)["sr"].numpy(), atol=1e-3)
+    pcfg, _ = _workdir(tmp_path / "p", "pkdn")
+    with pytest.raises(UserError, match="not offered as ONNX"):
+        export.export(pcfg.workdir, str(tmp_path / "pexport"), onnx=True)
