@@ -10,6 +10,7 @@ and FID where Inception weights are available. results.json / results.md go
 to --output (default: the first work directory).
 """
 
+import json
 import os
 import sys
 
@@ -35,13 +36,12 @@ def _row_names(method):
 
 def _export_predictors(path, cfg):
     """{row name: predictor} of a SavedModel export."""
-    import json
-    loaded = tf.saved_model.load(path)
     with open(os.path.join(path, "assets.extra", "config.json")) as f:
         stage = json.load(f).get("exported_stage", "")
+    sr_float = export.load_super_resolver(path)
 
     def predict(batch):
-        return loaded.sr_float(batch["lr"])["sr"]
+        return sr_float(batch["lr"])["sr"]
     return {_row_names(cfg.method).get(stage, "export"): predict}
 
 

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, metrics, visualize
+from isr_kd_tf import data, fid, metrics, visualize
 
 
 def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None,
@@ -22,23 +22,21 @@ def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_
     round SR to uint8 values before scoring, as a saved image would be.
     Returns {"psnr", "ssim", "fid"} (fid None without an extractor).
     """
-    from isr_kd_tf import fid
     p, s = [], []
-    sr_stats, hr_stats = fid.FeatureStats(), fid.FeatureStats()
+    fid_acc = fid.FID(fid_extractor) if fid_extractor is not None else None
     for batch in dataset:
         sr = predict(batch)
         truth = batch["hr"] if reference is None else reference(batch)
         p.append(metrics.psnr(sr, truth, crop_border, y_channel, quantize).numpy())
         s.append(metrics.ssim(sr, truth, crop_border, y_channel, quantize).numpy())
-        if fid_extractor is not None:
-            sr_stats.add(fid_extractor(tf.clip_by_value(tf.round(sr), 0, 255)))
-            hr_stats.add(fid_extractor(truth))
+        if fid_acc is not None:
+            fid_acc.add(tf.clip_by_value(tf.round(sr), 0, 255), truth)
         if progress is not None:
             progress.update(int(batch["hr"].shape[0]))
     if not p:
         return {"psnr": float("nan"), "ssim": float("nan"), "fid": None}
     return {"psnr": float(np.mean(np.concatenate(p))), "ssim": float(np.mean(np.concatenate(s))),
-            "fid": fid.frechet_distance(*sr_stats.stats(), *hr_stats.stats()) if fid_extractor else None}
+            "fid": fid_acc.value() if fid_acc is not None else None}
 
 
 def results_markdown(rows, baseline):

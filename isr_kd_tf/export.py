@@ -8,6 +8,8 @@ float32 [0, 255]. For PKDN the bicubic pre-upsampling and the padding to a
 multiple of 16 happen inside and are cropped away after.
 """
 
+import dataclasses
+import json
 import os
 
 import tensorflow as tf
@@ -124,8 +126,6 @@ def export(workdir, output, stage="", checkpoint="", onnx=False):
     tf.saved_model.save(module, output, signatures={"serving_default": module.serving,
                                                     "sr_float": module.sr_float})
     # the run's settings travel with the export: evaluate scores it with the same protocol
-    import dataclasses
-    import json
     os.makedirs(os.path.join(output, "assets.extra"), exist_ok=True)
     with open(os.path.join(output, "assets.extra", "config.json"), "w") as f:
         json.dump({**dataclasses.asdict(cfg), "exported_stage": stage}, f, indent=2)

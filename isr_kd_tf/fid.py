@@ -77,10 +77,24 @@ class FeatureStats:
         return f.mean(0), np.cov(f, rowvar=False)
 
 
+class FID:
+    """Accumulates SR and HR features batch by batch; value() is their Frechet distance."""
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+        self.sr, self.hr = FeatureStats(), FeatureStats()
+
+    def add(self, sr, hr):
+        self.sr.add(self.extractor(sr))
+        self.hr.add(self.extractor(hr))
+
+    def value(self):
+        return frechet_distance(*self.sr.stats(), *self.hr.stats())
+
+
 def fid_of(pairs, extractor):
     """FID between the SR and HR images of (sr, hr) batches."""
-    sr_stats, hr_stats = FeatureStats(), FeatureStats()
+    acc = FID(extractor)
     for sr, hr in pairs:
-        sr_stats.add(extractor(sr))
-        hr_stats.add(extractor(hr))
-    return frechet_distance(*sr_stats.stats(), *hr_stats.stats())
+        acc.add(sr, hr)
+    return acc.value()

@@ -8,6 +8,7 @@ checkpoint, runs to `total` steps, stops on a non-finite loss before saving
 anything, and marks the stage DONE.
 """
 
+import dataclasses
 import glob
 import json
 import logging
@@ -142,13 +143,18 @@ def purge_events_after(logdir, step):
             os.replace(path + ".tmp", path)
 
 
+def _remove_partial_saves(directory):
+    """The temporary folders of a checkpoint save that was killed or failed half-way."""
+    for tmp in glob.glob(os.path.join(directory, "*_temp*")):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_checkpoint(manager, number):
     """manager.save, or one line saying what failed and that the previous checkpoint is intact."""
     try:
         return manager.save(checkpoint_number=number)
     except (OSError, tf.errors.OpError) as e:
-        for tmp in glob.glob(os.path.join(manager.directory, "*_temp*")):
-            shutil.rmtree(tmp, ignore_errors=True)
+        _remove_partial_saves(manager.directory)
         raise UserError(f"could not write the step-{number} checkpoint in {manager.directory} "
                         f"({getattr(e, 'strerror', None) or getattr(e, 'message', None) or e}); "
                         f"the last complete one, {manager.latest_checkpoint}, is intact: free space or fix the "
@@ -161,7 +167,6 @@ def is_done(stage_dir):
 
 def write_flags(writer, cfg):
     """The run's settings as a TensorBoard text summary (once per stage)."""
-    import dataclasses
     rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(cfg).items())
     with writer.as_default(step=0):
         tf.summary.text("flags", "| flag | value |\n|---|---|\n" + rows)
@@ -182,8 +187,7 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
                                              for k, v in ckpt_objects.items()})
     ckpt_dir = os.path.join(stage_dir, "checkpoints")
-    for tmp in glob.glob(os.path.join(ckpt_dir, "*_temp*")):   # a save that was killed half-way
-        shutil.rmtree(tmp, ignore_errors=True)
+    _remove_partial_saves(ckpt_dir)
     try:
         manager = tf.train.CheckpointManager(ckpt, ckpt_dir, cfg.keep_checkpoints)
     except Exception as e:  # noqa: BLE001 - a damaged state file; say which

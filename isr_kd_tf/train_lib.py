@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from isr_kd_tf import data, evaluation, fid, loop, losses, precision, visualize
 from isr_kd_tf.errors import UserError
+from isr_kd_tf.export import SuperResolver
 from isr_kd_tf.models import build_discriminator, build_generator
 from isr_kd_tf.optim import FusedAdam
 from isr_kd_tf.trainer import ISRKDTrainer, copy_generator, edge_target_keys
@@ -264,15 +265,15 @@ def _image_grid(batch, generator, teacher, n=4):
     return visualize.grid(rows, 96, labels)
 
 
-def _validation(cfg, generator):
-    """PSNR / SSIM per domain on the first --val_images validation images."""
+def validation(cfg, predict):
+    """PSNR / SSIM per test set on the first --val_images validation images (None: off)."""
     if not cfg.val_images:
         return None
-    fn = super_resolver(generator)
+
     def validate():
         out = {}
         for test, domain, name in test_sets(cfg):
-            r = score_on(cfg, fn, name, domain, "validation", cfg.val_images)
+            r = score_on(cfg, predict, name, domain, "validation", cfg.val_images)
             out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
         return out
     return validate
@@ -294,7 +295,7 @@ def train_stage(cfg, stage, init_path):
                                      lce=cfg.lambda_lce, identity=cfg.lambda_id, adv=cfg.lambda_adv,
                                      d_scale=cfg.d_loss_scale)
         trainer = ISRKDTrainer(generator, discriminator, teacher, stage, weights, _identity_net(cfg),
-                               cfg.lce_transform, cfg.identity_temperature, cfg.eval_crop_border, cfg.eval_y_channel)
+                               cfg.lce_transform, cfg.identity_temperature)
         g_opt = optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
         d_opt = optimizer(cfg, cfg.d_beta1, cfg.d_beta2)
         trainer.compile(g_opt, d_opt)
@@ -305,18 +306,34 @@ def train_stage(cfg, stage, init_path):
     loop.fit(cfg, stage, trainer, dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
                                        d_optimizer=d_opt),
              specs, _pipeline_cfg(cfg), total, grid_fn=lambda b: _image_grid(b, generator, teacher),
-             validate_fn=_validation(cfg, generator), progress_keys=("g_loss", "d_loss", "rec"), strategy=strategy)
+             validate_fn=validation(cfg, super_resolver(generator)), progress_keys=("g_loss", "d_loss", "rec"), strategy=strategy)
     generator.save_weights(os.path.join(stage_dir, "generator.weights.h5"))
     loop.mark_done(stage_dir, total)
     return generator
 
 
 def super_resolver(generator):
-    """One traced SR function per generator, reused across test sets: batch -> SR."""
-    @tf.function(reduce_retracing=True)
-    def sr(lr):
-        return generator(lr, training=False)["sr"]
-    return lambda batch: sr(batch["lr"])
+    """batch -> SR of an ISR-KD generator, traced once and reused across test sets."""
+    return SuperResolver(generator).on_batch
+
+
+def report(cfg, predictors, title, baseline, order=None):
+    """Scores every predictor on the run's test sets; writes results.json/.md and samples.png."""
+    extractor = fid.inception_extractor(cfg.inception_weights)
+    rows = [{"model": model, "test": test, **score_on(cfg, fn, name, domain, fid_extractor=extractor)}
+            for model, fn in predictors.items() for test, domain, name in test_sets(cfg)]
+    if order:
+        rows.sort(key=lambda r: (r["test"], order.index(r["model"])))
+    extra = dict(protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
+                 source_data=cfg.source_data)
+    if cfg.method == "isr_kd":
+        extra["target_data"] = cfg.target_data
+    md = evaluation.write_results(cfg.workdir, title, rows, baseline, **extra)
+    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), [t[1:] for t in test_sets(cfg)],
+                             predictors, pipeline_config(cfg), cfg.data_dir or None,
+                             n=3 if cfg.method == "isr_kd" else 4)
+    print(md, flush=True)
+    return {"rows": rows, "baseline": baseline, **extra}
 
 
 def run(cfg):
@@ -341,19 +358,6 @@ def run(cfg):
         trained[stage] = train_stage(cfg, stage, init)
     if "pretrain" not in trained and cfg.init_from:
         trained = {"pretrain": load_generator(cfg, cfg.init_from), **trained}
-    rows = []
     predictors = {ROW_NAME[stage]: super_resolver(g) for stage, g in trained.items()}
-    extractor = fid.inception_extractor(cfg.inception_weights)
-    for model, fn in predictors.items():
-        for test, domain, name in test_sets(cfg):
-            rows.append({"model": model, "test": test, **score_on(cfg, fn, name, domain, fid_extractor=extractor)})
-    rows.sort(key=lambda r: (r["test"], list(ROW_NAME.values()).index(r["model"])))
-    md = evaluation.write_results(
-        cfg.workdir, f"ISR-KD results ({cfg.source_data} → {cfg.target_data})", rows, "pretrained",
-        protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
-        source_data=cfg.source_data, target_data=cfg.target_data)
-    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), [t[1:] for t in test_sets(cfg)],
-                             predictors,
-                             _pipeline_cfg(cfg), cfg.data_dir or None)
-    print(md, flush=True)
-    return json.load(open(os.path.join(cfg.workdir, "results.json")))
+    return report(cfg, predictors, f"ISR-KD results ({cfg.source_data} → {cfg.target_data})", "pretrained",
+                  order=list(ROW_NAME.values()))

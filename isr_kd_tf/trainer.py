@@ -9,7 +9,7 @@ augmented batch inside the step and is never differentiated.
 import keras
 import tensorflow as tf
 
-from isr_kd_tf import losses, metrics
+from isr_kd_tf import losses
 from isr_kd_tf.data import SOURCE, TARGET
 from isr_kd_tf.precision import float32
 
@@ -41,8 +41,7 @@ class ISRKDTrainer(keras.Model):
     """
 
     def __init__(self, generator, discriminator, teacher=None, stage="pretrain",
-                 weights=None, identity_net=None, lce_transform="yuv", identity_temperature=0.1,
-                 eval_crop_border=0, eval_y_channel=False, **kwargs):
+                 weights=None, identity_net=None, lce_transform="yuv", identity_temperature=0.1, **kwargs):
         super().__init__(**kwargs)
         if stage == "incremental" and teacher is None:
             raise ValueError("the incremental stage needs a teacher (a pre-trained generator)")
@@ -54,8 +53,6 @@ class ISRKDTrainer(keras.Model):
         self.identity_net = freeze(identity_net) if identity_net is not None else None
         self.lce_transform = lce_transform
         self.identity_temperature = identity_temperature
-        self.eval_crop_border = eval_crop_border
-        self.eval_y_channel = eval_y_channel
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -100,15 +97,18 @@ class ISRKDTrainer(keras.Model):
         total = tf.add_n(list(contributions.values()))
         return {**terms, **contributions}, total
 
+    @staticmethod
+    def _counts(task_mask, kd_mask):
+        return {"task": tf.reduce_sum(task_mask), "kd": tf.reduce_sum(kd_mask)}
+
     def batch_counts(self, batch):
         """Samples per loss mask in this (replica's) batch."""
-        task_mask, kd_mask = self._masks(batch["domain"])
-        return {"task": tf.reduce_sum(task_mask), "kd": tf.reduce_sum(kd_mask)}
+        return self._counts(*self._masks(batch["domain"]))
 
     def train_step(self, batch, global_counts=None):
         """One D step then one G step; reported terms are this replica's shares (loop.distributed_step)."""
         task_mask, kd_mask = self._masks(batch["domain"])
-        local = self.batch_counts(batch)
+        local = self._counts(task_mask, kd_mask)
         task_share = losses.share(local["task"], global_counts and global_counts["task"])
         kd_share = losses.share(local["kd"], global_counts and global_counts["kd"])
         g_vars = self.generator.trainable_variables
@@ -130,17 +130,6 @@ class ISRKDTrainer(keras.Model):
         return {"g_loss": g_loss, "d_loss": d_loss, **terms,
                 "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask) * task_share,
                 "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask) * task_share}
-
-    def test_step(self, batch):
-        sr = self.generator(batch["lr"], training=False)["sr"]
-        p = metrics.psnr(sr, batch["hr"], self.eval_crop_border, self.eval_y_channel)
-        s = metrics.ssim(sr, batch["hr"], self.eval_crop_border, self.eval_y_channel)
-        values = {}
-        for name, domain in (("source", SOURCE), ("target", TARGET)):
-            m = tf.cast(batch["domain"] == domain, tf.float32)
-            values[f"psnr_{name}"] = losses.masked_mean(p, m)
-            values[f"ssim_{name}"] = losses.masked_mean(s, m)
-        return values
 
     def call(self, lr, training=False):
         return self.generator(lr, training=training)

@@ -10,10 +10,9 @@ import logging
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, evaluation, fid, loop, train_lib, visualize
+from isr_kd_tf import data, loop, train_lib, visualize
 from isr_kd_tf.data import parsing as parsing_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.models.generator import scaled
@@ -131,14 +130,8 @@ def train_stage(cfg, stage, teacher_path):
         opt = train_lib.optimizer(cfg, cfg.g_beta1, cfg.g_beta2)
         trainer.compile(optimizer=opt)
         opt.build(model.trainable_variables)
-    fn = predictor(model)
-
-    def validate():
-        r = train_lib.score_on(cfg, fn, cfg.source_data, data.SOURCE, "validation", cfg.val_images)
-        return {"psnr": r["psnr"], "ssim": r["ssim"]}
-
     loop.fit(cfg, stage, trainer, dict(model=model, optimizer=opt), specs, pipeline_cfg(cfg), total,
-             grid_fn=lambda b: _image_grid(b, model, teacher), validate_fn=validate if cfg.val_images else None,
+             grid_fn=lambda b: _image_grid(b, model, teacher), validate_fn=train_lib.validation(cfg, predictor(model)),
              progress_keys=("loss", "l1", "fs"), strategy=strategy)
     model.save_weights(os.path.join(stage_dir, WEIGHTS))
     loop.mark_done(stage_dir, total)
@@ -155,17 +148,5 @@ def run(cfg):
     if "teacher" not in trained and cfg.init_from and "student" in trained:
         trained = {"teacher": load_model(cfg, "teacher", cfg.init_from), **trained}
     predictors = {ROW_NAME[s]: predictor(m) for s, m in trained.items()}
-    rows = []
-    extractor = fid.inception_extractor(cfg.inception_weights)
-    for name, fn in predictors.items():
-        rows.append({"model": name, "test": cfg.source_data,
-                     **train_lib.score_on(cfg, fn, cfg.source_data, data.SOURCE, fid_extractor=extractor)})
-    baseline = "student_no_kd" if "student_no_kd" in trained else rows[0]["model"]
-    md = evaluation.write_results(
-        cfg.workdir, f"PKDN results ({cfg.source_data})", rows, baseline,
-        protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
-        source_data=cfg.source_data)
-    evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), [(data.SOURCE, cfg.source_data)],
-                             predictors, pipeline_cfg(cfg), cfg.data_dir or None, n=4)
-    print(md, flush=True)
-    return {"rows": rows, "baseline": baseline}
+    baseline = "student_no_kd" if "student_no_kd" in trained else next(iter(predictors))
+    return train_lib.report(cfg, predictors, f"PKDN results ({cfg.source_data})", baseline)

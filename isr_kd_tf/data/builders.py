@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import re
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
