@@ -9,58 +9,7 @@ from isr_kd_tf.errors import UserError
 from pkdn_tf import convert
 
 torch = pytest.importorskip("torch")
-nn = torch.nn
-
-
-class CALayer(nn.Module):
-    def __init__(self, c, reduction):
-        super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.conv_du = nn.Sequential(nn.Conv2d(c, c // reduction, 1), nn.ReLU(True),
-                                     nn.Conv2d(c // reduction, c, 1), nn.Sigmoid())
-
-    def forward(self, x):
-        return x * self.conv_du(self.avg_pool(x))
-
-
-class RCAB(nn.Module):
-    def __init__(self, c, reduction):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(True), nn.Conv2d(c, c, 3, padding=1),
-                                  CALayer(c, reduction))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-class KDFSRNet(nn.Module):
-    """Written from the layer description (paper-details §2.4), not from the authors' code."""
-
-    def __init__(self, in_ch=3, c=64, blocks=6, reduction=16):
-        super().__init__()
-        self.head = nn.Conv2d(in_ch, c, 3, padding=1)
-
-        def group():
-            return nn.Sequential(*[RCAB(c, reduction) for _ in range(blocks)])
-        self.encoder = nn.ModuleList()
-        for _ in range(4):
-            self.encoder.append(nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4 * c, c, 3, padding=1)))
-            self.encoder.append(group())
-        self.bottleneck = group()
-        self.decoder = nn.ModuleList()
-        for _ in range(4):
-            self.decoder.append(nn.Sequential(nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2)))
-            self.decoder.append(group())
-        self.tail = nn.Conv2d(c, 3, 3, padding=1)
-
-    def forward(self, x):
-        x = self.head(x)
-        for m in self.encoder:
-            x = m(x)
-        x = self.bottleneck(x)
-        for m in self.decoder:
-            x = m(x)
-        return self.tail(x)
+from pkdn_tf.torch_reference import KDFSRNet  # noqa: E402
 
 
 @pytest.mark.parametrize("which, in_ch, c, blocks", [("student", 3, 16, 2), ("teacher", 6, 32, 1)])
@@ -76,10 +25,13 @@ def test_a_random_kdfsrnet_converts_with_equal_outputs(tmp_path, which, in_ch, c
     assert model.count_params() == sum(p.numel() for p in net.parameters())
     x = np.random.default_rng(0).random((2, 32, 48, in_ch)).astype("float32")
     with torch.no_grad():
-        want = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+        want, want_features = net(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+    want = want.numpy().transpose(0, 2, 3, 1)
     args = (x,) if which == "student" else (x[..., :3], x[..., 3:])
-    got = model(*args)["sr"].numpy()
-    np.testing.assert_allclose(got, want, atol=1e-4)
+    got = model(*args)
+    np.testing.assert_allclose(got["sr"].numpy(), want, atol=1e-4)
+    for k, (g, w) in enumerate(zip(got["features"], want_features)):   # the nine distillation taps
+        np.testing.assert_allclose(g.numpy(), w.numpy().transpose(0, 2, 3, 1), atol=1e-4, err_msg=f"tap {k}")
 
 
 def test_full_size_student_checkpoint_gives_the_exact_parameter_count(tmp_path):
@@ -101,3 +53,29 @@ def test_wrong_or_missing_checkpoints_say_what_is_wrong(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(UserError, match="needs PyTorch"):
         convert.load_kdfsrnet(str(path))
+
+
+def test_the_distillation_loss_equals_kdfsrnets_on_the_same_weights_and_batch(tmp_path):
+    from pkdn_tf.trainer import PKDNTrainer
+    from pkdn_tf.torch_reference import distillation_step
+    from isr_kd_tf.optim import FusedAdam
+
+    torch.manual_seed(1)
+    nets = {"student": KDFSRNet(3, 8, 1, reduction=4), "teacher": KDFSRNet(6, 8, 1, reduction=4).eval()}
+    keras_nets = {}
+    for which, net in nets.items():
+        torch.save(net.state_dict(), tmp_path / f"{which}.pth")
+        keras_nets[which] = convert.load_kdfsrnet(str(tmp_path / f"{which}.pth"), which)
+    rng = np.random.default_rng(0)
+    hr, lr_up, parsing = (rng.random((2, 32, 32, 3)).astype("float32") for _ in range(3))
+    trainer = PKDNTrainer(keras_nets["student"], keras_nets["teacher"], lambda_ts=0.1, lambda_fs=10.0,
+                          steps_per_epoch=10 ** 6)
+    trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
+    got = trainer.train_step({"hr": hr * 255, "lr_up": lr_up * 255, "parsing_input": parsing})
+
+    def nchw(a):
+        return torch.from_numpy(a.transpose(0, 3, 1, 2).copy())
+    optimizer = torch.optim.Adam(nets["student"].parameters(), 1e-4, betas=(0.9, 0.99))
+    want = distillation_step(nets["student"], nets["teacher"], optimizer, nchw(lr_up), nchw(parsing), nchw(hr))
+    assert float(got["lambda_fs"]) == 10.0
+    np.testing.assert_allclose(float(got["loss"]), float(want), rtol=1e-5)
