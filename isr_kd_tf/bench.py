@@ -196,12 +196,12 @@ def _step_report(name, make_step, batch, steps, peak, **info):
             peak = max(peak, *local_peaks)
             result["best_step_s"] = round(min(times), 4)
             result["worst_step_steal_share"] = steal
-            result["fraction_of_local_peak"] = round(
-                statistics.median(gflop / t / p for t, p in zip(times, local_peaks)), 3)
+            local = statistics.median(gflop / t / p for t, p in zip(times, local_peaks))
+            result["fraction_of_local_peak"] = round(local, 3)
             share = contraction_share(fn, batch)
             if share:
                 result["contraction_share"] = round(share, 3)
-                result["fraction_if_only_contractions"] = round(gflop / step_s / peak / share, 3)
+                result["fraction_if_only_contractions"] = round(local / share, 3)
         else:
             step_s = _time_steps(fn, batch, steps)
         result[f"{mode}_step_s"] = round(step_s, 4)
