@@ -67,14 +67,20 @@ def graph_flops(fn, *args):
 
 
 def _sync(out):
+    """Waits for `out` (TensorFlow or PyTorch tensors, nested or not)."""
     import tensorflow as tf
     tf.nest.map_structure(lambda t: t.numpy(), out)
 
 
-def _time_steps(fn, batch, steps):
-    """Seconds per call, averaged over `steps` calls after a trace and a warm call."""
+def _warm(fn, batch):
+    """A trace (or compile) call, then one warm call, before anything is timed."""
     for _ in range(2):
         _sync(fn(batch))
+
+
+def _time_steps(fn, batch, steps):
+    """Seconds per call, averaged over `steps` calls after `_warm`."""
+    _warm(fn, batch)
     t = time.perf_counter()
     for _ in range(steps):
         out = fn(batch)
@@ -111,8 +117,7 @@ def _time_steps_against_peak(fn, batch, steps):
     This machine's speed drifts by ~15 % within minutes (shared host); a peak
     taken around each step follows the drift, the run's best peak does not.
     """
-    for _ in range(2):
-        _sync(fn(batch))
+    _warm(fn, batch)
     times, local_peaks, steal = [], [], 0.0
     before = peak_matmul_gflops(repeats=2)
     for _ in range(steps):
@@ -128,8 +133,9 @@ def _time_steps_against_peak(fn, batch, steps):
 
 
 def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
-    """Share of one profiled call of `fn` during which at least one
-    convolution or matmul kernel ran (TensorFlow profiler, graph mode).
+    """Share of one profiled call of `fn` (already traced and warm) during
+    which at least one convolution or matmul kernel ran (TensorFlow profiler,
+    graph mode).
 
     Splits a step into the contractions that carry its FLOPs and everything
     else (elementwise ops, pooling, copies, scheduling gaps): the step's
@@ -146,7 +152,6 @@ def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
         from tensorflow.tsl.profiler.protobuf import xplane_pb2
     except ImportError:
         return None
-    _sync(fn(batch))
     logdir = tempfile.mkdtemp()
     try:
         tf.profiler.experimental.start(logdir)
@@ -254,11 +259,12 @@ def _pkdn_batch(batch_size, hr_size):
 def _pkdn_step_maker(teacher_fn, hr_size, width):
     def make_step():
         import keras
+        from isr_kd_tf.models.generator import scaled
         from isr_kd_tf.optim import FusedAdam
         from pkdn_tf import models
         from pkdn_tf.trainer import PKDNTrainer
         keras.utils.set_random_seed(0)
-        feats = max(1, round(64 * width))
+        feats = scaled(models.N_FEATS, width)
         student = models.build(models.Student(n_feats=feats), hr_size)
         trainer = PKDNTrainer(student, models.build(teacher_fn(n_feats=feats), hr_size), steps_per_epoch=10 ** 6)
         trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
@@ -283,8 +289,10 @@ def torch_eager_step_seconds(batch, width=1.0, steps=3):
         from pkdn_tf import torch_reference
     except ImportError:
         return None
+    from isr_kd_tf.models.generator import scaled
+    from pkdn_tf import models
     torch.manual_seed(0)
-    feats = max(1, round(64 * width))
+    feats = scaled(models.N_FEATS, width)
     student = torch_reference.KDFSRNet(3, feats).to(memory_format=torch.channels_last)
     teacher = torch_reference.KDFSRNet(6, feats, blocks=2).eval().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
@@ -295,12 +303,7 @@ def torch_eager_step_seconds(batch, width=1.0, steps=3):
     parsing = torch.from_numpy(batch["parsing_input"].numpy()).permute(0, 3, 1, 2).contiguous(
         memory_format=torch.channels_last)
     args = (nchw("lr_up"), parsing, nchw("hr"))
-    for _ in range(2):
-        torch_reference.distillation_step(student, teacher, optimizer, *args).item()
-    t = time.perf_counter()
-    for _ in range(steps):
-        torch_reference.distillation_step(student, teacher, optimizer, *args).item()
-    return (time.perf_counter() - t) / steps
+    return _time_steps(lambda a: torch_reference.distillation_step(student, teacher, optimizer, *a), args, steps)
 
 
 def bench_kdfsrnet_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3, peak=None, **_):
