@@ -306,7 +306,8 @@ def train_stage(cfg, stage, init_path):
     loop.fit(cfg, stage, trainer, dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
                                        d_optimizer=d_opt),
              specs, _pipeline_cfg(cfg), total, grid_fn=lambda b: _image_grid(b, generator, teacher),
-             validate_fn=validation(cfg, super_resolver(generator)), progress_keys=("g_loss", "d_loss", "rec"), strategy=strategy)
+             validate_fn=validation(cfg, super_resolver(generator)), progress_keys=("g_loss", "d_loss", "rec"),
+             strategy=strategy)
     generator.save_weights(os.path.join(stage_dir, "generator.weights.h5"))
     loop.mark_done(stage_dir, total)
     return generator
