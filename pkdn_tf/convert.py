@@ -2,14 +2,17 @@
 
     python -m pkdn_tf.convert --pth=student.pth --which=student --output=student.weights.h5
 
-Parameters are matched in forward order (head, down1, group 1, ..., up4,
-group 9, tail; inside an RCAB: conv, conv, attention squeeze, excite), which
-is the order the PyTorch modules register them; every shape is checked.
-Layouts: OIHW -> HWIO, and the channels around the pixel (un)shuffle move
+Parameters are matched by their official names (model/net.py's `down1.1`,
+`up1.0` or model/net1.py's `down1.conv`, `up1.conv`; `head.0`, `tail.0`,
+`down_stage1.0.body.0`, ...), never by position: the official checkpoints
+store head and tail last, and the student's two MeanShift convs
+(`sub_mean`, `add_mean`), which its forward pass never uses, first. Layouts: OIHW -> HWIO, and the channels around the pixel (un)shuffle move
 from PyTorch's c*4 + dy*2 + dx to TF's (dy*2 + dx)*C + c. The width and the
 blocks per group are read off the checkpoint. PyTorch is needed only here
 (`pip install -e .[torch]`).
 """
+
+import re
 
 import numpy as np
 from absl import app, flags
@@ -43,25 +46,40 @@ def read_state_dict(path):
     return {k.removeprefix("module."): v.detach().cpu().numpy() for k, v in sd.items() if hasattr(v, "detach")}
 
 
-def conv_layers(model):
-    """The model's convolutions in forward order: (layer, kind) with kind in plain | down | up."""
-    out = [(model.head, "plain")]
+# The two naming schemes of the official code: model/net.py (nn.Sequential) and model/net1.py (modules).
+_NET1_TO_NET = ((re.compile(r"^down(\d)\.conv\."), r"down\1.1."), (re.compile(r"^up(\d)\.conv\."), r"up\1.0."))
+UNUSED = ("sub_mean", "add_mean")   # the student's MeanShift convs: stored, never used by the forward pass
+_GROUPS = [f"down_stage{i + 1}" for i in range(models.DOWN)] + ["bottleneck"] + [
+    f"up_stage{i + 1}" for i in range(models.DOWN)]
 
-    def group(s):
-        for block in model.stages[s]:
+
+def official_names(model):
+    """{official conv name (net.py scheme, without .weight/.bias): (Keras conv layer, kind)}.
+
+    kind: plain | down | up (the convs before a pixel unshuffle / after a pixel shuffle).
+    """
+    out = {"head.0": (model.head, "plain"), "tail.0": (model.tail, "plain")}
+    for i in range(models.DOWN):
+        out[f"down{i + 1}.1"] = (model.down[i].conv, "down")
+        out[f"up{i + 1}.0"] = (model.up[i].conv, "up")
+    for group, blocks in zip(_GROUPS, model.stages):
+        for b, block in enumerate(blocks):
             if not isinstance(block, models.RCAB):
                 raise UserError("only RCAB-group networks (KDFSRNet student / teacher) come from KDFSRNet")
-            out.extend((layer, "plain") for layer in (block.conv1, block.conv2, block.attention.squeeze,
-                                                       block.attention.excite))
+            for suffix, layer in (("body.0", block.conv1), ("body.2", block.conv2),
+                                  ("body.3.conv_du.0", block.attention.squeeze),
+                                  ("body.3.conv_du.2", block.attention.excite)):
+                out[f"{group}.{b}.{suffix}"] = (layer, "plain")
+    return out
 
-    for i in range(models.DOWN):
-        out.append((model.down[i].conv, "down"))
-        group(i)
-    group(models.DOWN)
-    for i in range(models.DOWN):
-        out.append((model.up[i].conv, "up"))
-        group(models.DOWN + 1 + i)
-    out.append((model.tail, "plain"))
+
+def normalise_names(state):
+    """net1.py names -> net.py names; every other name unchanged."""
+    out = {}
+    for name, value in state.items():
+        for pattern, repl in _NET1_TO_NET:
+            name = pattern.sub(repl, name)
+        out[name] = value
     return out
 
 
@@ -71,48 +89,55 @@ def _shuffle_perm(channels):
     return c * 4 + k
 
 
-def _pairs(state):
-    """(weight, bias) arrays of each conv, in checkpoint order."""
-    names = [k for k in state if k.endswith(".weight") and state[k].ndim == 4]
-    pairs = []
-    for name in names:
-        bias = name[:-len("weight")] + "bias"
-        if bias not in state:
-            raise UserError(f"checkpoint conv {name} has no bias; KDFSRNet's convs all have one")
-        pairs.append((name, state[name], state[bias]))
-    return pairs
-
-
-def load_kdfsrnet(path, which="student"):
-    """The Keras KDFSRNet student or teacher with the weights of a PyTorch checkpoint."""
-    if which not in WHICH:
-        raise UserError(f"--which={which!r}: use student or teacher")
-    pairs = _pairs(read_state_dict(path))
-    if not pairs:
-        raise UserError(f"{path} holds no convolution weights")
-    n_feats, in_ch = pairs[0][1].shape[:2]
+def _layout(state, path, which):
+    """(blocks per group, width, reduction) read off the checkpoint's names and shapes."""
+    if "head.0.weight" not in state:
+        raise UserError(f"{path} has no head.0.weight: it is not a KDFSRNet checkpoint "
+                        f"(its first entries: {', '.join(list(state)[:4])})")
+    n_feats, in_ch = state["head.0.weight"].shape[:2]
     if in_ch != WHICH[which]:
         raise UserError(f"{path} has a {in_ch}-channel head: it is not a KDFSRNet {which} "
                         f"(the student reads 3 channels, the teacher 6)")
-    blocks, rest = divmod(len(pairs) - 2 - 2 * models.DOWN, 4 * models.STAGES)
-    if rest or blocks < 1:
-        raise UserError(f"{path} has {len(pairs)} convolutions, which no KDFSRNet layout gives")
-    reduction = n_feats // pairs[4][1].shape[0]            # head, down1, conv1, conv2, squeeze
+    blocks = 1 + max((int(m.group(1)) for m in map(re.compile(r"^down_stage1\.(\d+)\.").match, state) if m),
+                     default=-1)
+    squeeze = state.get("down_stage1.0.body.3.conv_du.0.weight")
+    if blocks < 1 or squeeze is None:
+        raise UserError(f"{path} has no down_stage1.0 RCAB: it is not a KDFSRNet checkpoint")
+    return blocks, n_feats, n_feats // squeeze.shape[0]
+
+
+def load_kdfsrnet(path, which="student"):
+    """The Keras KDFSRNet student or teacher with the weights of a PyTorch checkpoint.
+
+    Entries are matched by their official names (either scheme), never by
+    position: the checkpoints store head and tail last.
+    """
+    if which not in WHICH:
+        raise UserError(f"--which={which!r}: use student or teacher")
+    state = normalise_names(read_state_dict(path))
+    blocks, n_feats, reduction = _layout(state, path, which)
     model = (models.Student(blocks=blocks, n_feats=n_feats, reduction=reduction) if which == "student" else
              models.KDFSRNetTeacher(3, blocks=blocks, n_feats=n_feats, reduction=reduction))
     models.build(model, 16)
-    layers = conv_layers(model)
-    for (layer, kind), (name, w, b) in zip(layers, pairs):
+    expected = official_names(model)
+    wanted = {f"{n}.{p}" for n in expected for p in ("weight", "bias")}
+    stored = {k for k in state if not k.startswith(UNUSED)}
+    if stored != wanted:
+        missing, extra = sorted(wanted - stored), sorted(stored - wanted)
+        raise UserError(f"{path} does not hold a KDFSRNet {which} with {blocks} RCABs per group: "
+                        + (f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; " if missing else "")
+                        + (f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}" if extra else ""))
+    for name, (layer, kind) in expected.items():
+        w, b = state[name + ".weight"], state[name + ".bias"]
         kernel = w.transpose(2, 3, 1, 0)                     # OIHW -> HWIO
         if kind == "down":
             kernel = kernel[:, :, _shuffle_perm(kernel.shape[2] // 4), :]
         elif kind == "up":
             perm = _shuffle_perm(kernel.shape[3] // 4)
             kernel, b = kernel[..., perm], b[perm]
-        expected = tuple(layer.kernel.shape)
-        if kernel.shape != expected:
-            raise UserError(f"{path}: {name} has shape {w.shape}, but {layer.name} needs {expected} (HWIO); "
-                            "the checkpoint's layers are not in KDFSRNet's order")
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise UserError(f"{path}: {name}.weight has shape {w.shape}, but {layer.name} needs "
+                            f"{tuple(layer.kernel.shape)} (HWIO)")
         layer.set_weights([kernel, b])
     return model
 

@@ -1,5 +1,10 @@
-"""KDFSRNet checkpoints load into the Keras student / teacher with equal outputs."""
+"""KDFSRNet checkpoints load into the Keras student / teacher with equal outputs.
 
+The facts of the official format (names, shapes, storage order) come from
+shared/spec/kdfsrnet_state_dicts, not from our own reading of the layers.
+"""
+
+import os
 import sys
 
 import numpy as np
@@ -12,17 +17,59 @@ torch = pytest.importorskip("torch")
 from pkdn_tf.torch_reference import KDFSRNet  # noqa: E402
 
 
-@pytest.mark.parametrize("which, in_ch, c, blocks", [("student", 3, 16, 2), ("teacher", 6, 32, 1)])
-def test_a_random_kdfsrnet_converts_with_equal_outputs(tmp_path, which, in_ch, c, blocks):
+SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "spec",
+                    "kdfsrnet_state_dicts")
+LISTINGS = {"net_Student.txt": ("student", "net"), "net1_Student.txt": ("student", "net1"),
+            "net_Teacherp.txt": ("teacher", "net"), "net1_Teacherp.txt": ("teacher", "net1")}
+
+
+def _listing(name):
+    """[(entry name, shape)] in the order the official checkpoint stores them."""
+    with open(os.path.join(SPEC, name)) as f:
+        rows = [line.split("\t") for line in f.read().splitlines() if line and not line.startswith("#")]
+    return [(n, tuple(int(d) for d in shape.strip("()").split(",") if d.strip())) for n, shape in rows]
+
+
+needs_spec = pytest.mark.skipif(not os.path.isdir(SPEC), reason="shared/spec is not beside the checkout")
+
+
+@needs_spec
+@pytest.mark.parametrize("listing", sorted(LISTINGS))
+def test_the_reference_registers_the_official_names_shapes_and_order(listing):
+    which, scheme = LISTINGS[listing]
+    net = KDFSRNet(3 if which == "student" else 6, blocks=6 if which == "student" else 2, scheme=scheme)
+    assert [(k, tuple(v.shape)) for k, v in net.state_dict().items()] == _listing(listing)
+
+
+@needs_spec
+@pytest.mark.parametrize("listing", sorted(LISTINGS))
+def test_a_checkpoint_laid_out_as_the_official_listing_converts(tmp_path, listing):
+    """Every entry of the listing, random values, in the listed order: all used but the MeanShift pair."""
+    which, _ = LISTINGS[listing]
+    rng = np.random.default_rng(0)
+    state = {name: torch.from_numpy(rng.standard_normal(shape).astype("float32") * 0.01)
+             for name, shape in _listing(listing)}
+    torch.save(state, tmp_path / "official.pth")
+    model = convert.load_kdfsrnet(str(tmp_path / "official.pth"), which)
+    assert model.count_params() == (5_203_995 if which == "student" else 2_526_027)
+    expected = convert.official_names(model)
+    listed = {n.rsplit(".", 1)[0] for n in convert.normalise_names(dict(_listing(listing)))}
+    assert set(expected) == listed - set(convert.UNUSED)
+    np.testing.assert_array_equal(model.tail.get_weights()[1], state["tail.0.bias"].numpy())
+
+
+@pytest.mark.parametrize("which, in_ch, c, blocks, scheme", [("student", 3, 16, 2, "net"), ("student", 3, 16, 2, "net1"),
+                                                             ("teacher", 6, 32, 1, "net"), ("teacher", 6, 32, 1, "net1")])
+def test_a_random_kdfsrnet_converts_with_equal_outputs(tmp_path, which, in_ch, c, blocks, scheme):
     torch.manual_seed(0)
-    net = KDFSRNet(in_ch, c, blocks).eval()
+    net = KDFSRNet(in_ch, c, blocks, scheme=scheme).eval()
     with torch.no_grad():              # non-trivial biases everywhere, so a bias mix-up shows
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     path = tmp_path / "net.pth"
     torch.save({"state_dict": {"module." + k: v for k, v in net.state_dict().items()}}, path)
     model = convert.load_kdfsrnet(str(path), which)
-    assert model.count_params() == sum(p.numel() for p in net.parameters())
+    assert model.count_params() == sum(p.numel() for p in net.parameters() if p.requires_grad)
     x = np.random.default_rng(0).random((2, 32, 48, in_ch)).astype("float32")
     with torch.no_grad():
         want, want_features = net(torch.from_numpy(x.transpose(0, 3, 1, 2)))
@@ -45,6 +92,11 @@ def test_wrong_or_missing_checkpoints_say_what_is_wrong(tmp_path, monkeypatch):
     torch.save(KDFSRNet(c=8, blocks=1, reduction=4).state_dict(), path)
     with pytest.raises(UserError, match="3-channel head"):
         convert.load_kdfsrnet(str(path), "teacher")
+    state = KDFSRNet(c=8, blocks=1, reduction=4).state_dict()
+    del state["up_stage2.0.body.2.bias"]
+    torch.save(state, tmp_path / "cut.pth")
+    with pytest.raises(UserError, match="missing up_stage2.0.body.2.bias"):
+        convert.load_kdfsrnet(str(tmp_path / "cut.pth"))
     with pytest.raises(UserError, match="no such file"):
         convert.load_kdfsrnet(str(tmp_path / "nope.pth"))
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
