@@ -74,6 +74,8 @@ class Config:
     lambda_fs: float = 10.0
     distill_epochs: int = 10          # lambda_fs decays linearly to 0 over these; both KD terms end with them
     augment: bool = True              # flip + rot90
+    rotate_prob: float = 0.5          # chance of a rot90 by 90/180/270 (ISR-KD code 0.5; KDFSRNet 0.75)
+    weight_init: str = "keras"        # PKDN layers: keras (Glorot, zero bias) | torch (PyTorch defaults, KDFSRNet)
     learning_rate: float = 1e-4
     g_beta1: float = 0.9
     g_beta2: float = 0.999
@@ -145,6 +147,8 @@ def check(cfg):
     for name in ("steps_per_epoch", "eval_limit", "val_images", "source_count", "target_count"):
         if getattr(cfg, name) < 0:
             raise UserError(f"--{name} must not be negative (got {getattr(cfg, name)})")
+    if not 0 <= cfg.rotate_prob <= 1:
+        raise UserError(f"--rotate_prob must be in [0, 1] (got {cfg.rotate_prob})")
     if cfg.width <= 0:
         raise UserError(f"--width must be positive (got {cfg.width})")
     if cfg.strategy not in ("default", "mirrored"):
@@ -173,7 +177,8 @@ def check(cfg):
 
 def _pipeline_cfg(cfg):
     return data.PipelineConfig(hr_size=cfg.hr_size, scale=cfg.scale, degradation=cfg.degradation,
-                               edge_thresholds=cfg.edge_thresholds, flip=cfg.augment, rotate=cfg.augment)
+                               edge_thresholds=cfg.edge_thresholds, flip=cfg.augment, rotate=cfg.augment,
+                               rotate_prob=cfg.rotate_prob)
 
 
 def _domains(cfg, stage):

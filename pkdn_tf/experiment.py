@@ -31,6 +31,8 @@ def check(cfg):
     if "student" in cfg.stages and "teacher" not in cfg.stages[:cfg.stages.index("student")] and not cfg.init_from:
         raise UserError("--stages has a PKDN student but no teacher: run the teacher stage first or set "
                         "--init_from to a trained teacher's workdir")
+    if cfg.weight_init not in models.WEIGHT_INITS:
+        raise UserError(f"--weight_init={cfg.weight_init!r}: use {' or '.join(models.WEIGHT_INITS)}")
     if cfg.teacher_arch not in ("pkdn", "kdfsrnet"):
         raise UserError(f"--teacher_arch={cfg.teacher_arch!r}: use pkdn or kdfsrnet")
     parsing_lib.channels(cfg.parsing_encoding)
@@ -45,7 +47,8 @@ def check(cfg):
 
 def pipeline_cfg(cfg):
     return data.PipelineConfig(hr_size=cfg.hr_size, scale=cfg.scale, degradation=cfg.degradation,
-                               flip=cfg.augment, rotate=cfg.augment, edges=False, upsample_lr=True,
+                               flip=cfg.augment, rotate=cfg.augment, rotate_prob=cfg.rotate_prob, edges=False,
+                               upsample_lr=True,
                                parsing_encoding=cfg.parsing_encoding, parsing_net=cfg.parsing_net,
                                parsing_cache=cfg.parsing_cache or os.path.join(cfg.workdir, "parsing_cache"))
 
@@ -62,7 +65,7 @@ def build_model(cfg, role):
                                n_feats=feats, rcag_blocks=cfg.student_blocks)
     else:
         m = models.Student(cfg.student_ffb, cfg.student_blocks, feats)
-    return models.build(m, cfg.hr_size)
+    return models.build(m, cfg.hr_size, cfg.weight_init, cfg.seed)
 
 
 def load_model(cfg, role, path):

@@ -13,6 +13,7 @@ The down/up blocks use TF's space_to_depth/depth_to_space channel order,
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -244,9 +245,34 @@ def Teacher(parsing_channels=3, blocks=2, pfb=True, ffb=True, ffb_outer_residual
     return FaceSRNet("rcag", rcag_blocks, parsing_channels, True, ffb, ffb_outer_residual, n_feats, **kwargs)
 
 
-def build(model, hr_size=128):
-    """Creates the weights by calling the model once on zeros."""
+WEIGHT_INITS = ("torch", "keras")
+
+
+def torch_default_init(model, seed=0):
+    """PyTorch's default initialisation of every conv and dense layer, as KDFSRNet trains from.
+
+    nn.Conv2d / nn.Linear draw the kernel from Kaiming-uniform with a = sqrt(5)
+    and the bias from the same range: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    """
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, (layers.Conv2D, layers.Dense)):
+            bound = 1.0 / np.sqrt(np.prod(layer.kernel.shape[:-1]))
+            layer.kernel.assign(rng.uniform(-bound, bound, layer.kernel.shape).astype("float32"))
+            if layer.use_bias:
+                layer.bias.assign(rng.uniform(-bound, bound, layer.bias.shape).astype("float32"))
+    return model
+
+
+def build(model, hr_size=128, weight_init="keras", seed=0):
+    """Creates the weights by calling the model once on zeros.
+
+    weight_init: "keras" (Glorot-uniform kernels, zero biases) or "torch"
+    (PyTorch's defaults, torch_default_init).
+    """
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
     lr = ops.zeros((1, hr_size, hr_size, 3))
     parsing = ops.zeros((1, hr_size, hr_size, model.config_["parsing_channels"])) if model.needs_parsing else None
     model(lr, parsing)
-    return model
+    return torch_default_init(model, seed) if weight_init == "torch" else model

@@ -2,8 +2,9 @@
 
 Student loss (KDFSRNet's train_student.py, which PKDN follows):
 L1(S, HR) + lambda_ts * L1(T, S) + lambda_fs(epoch) * mean_i L1(F_i^T, F_i^S),
-lambda_fs decaying linearly from its value to 0 over `distill_epochs`, after
-which both distillation terms are off. Images are in [0, 1] inside the
+lambda_fs decaying linearly from its value at epoch 0 to 0 at epoch
+`distill_epochs`; lambda_ts stays on through that epoch too (KDFSRNet's
+`i > 10` switches both off from epoch index 11). Images are in [0, 1] inside the
 models, as in the PyTorch code; batches carry [0, 255].
 """
 
@@ -61,7 +62,7 @@ class PKDNTrainer(keras.Model):
     def distill_weights(self, step):
         """(lambda_ts, lambda_fs) at optimizer step `step`."""
         epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
-        active = tf.cast(epoch < self.distill_epochs, tf.float32)
+        active = tf.cast(epoch <= self.distill_epochs, tf.float32)
         fs = self.lambda_fs * tf.maximum(0.0, (self.distill_epochs - epoch) / max(self.distill_epochs, 1))
         return self.lambda_ts * active, fs * active
 

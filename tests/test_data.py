@@ -105,6 +105,10 @@ def test_augmentation_probabilities():
     unchanged = np.all(out == pattern, axis=(1, 2)).mean()
     flipped_only = np.all(out == pattern[:, ::-1], axis=(1, 2)).mean()
     assert abs(unchanged - 0.25) < 0.03 and abs(flipped_only - 0.25) < 0.03
+    # KDFSRNet's draw: k = 0, 1, 2, 3 with probability 1/4 each (flip off to read k alone)
+    out = data.augment(batch, tf.constant([2, 3], tf.int64), flip=False, rotate_prob=0.75)["hr"].numpy()[..., 0]
+    shares = [np.all(out == np.rot90(pattern, k), axis=(1, 2)).mean() for k in range(4)]
+    np.testing.assert_allclose(shares, 0.25, atol=0.03)
 
 
 def test_edges_follow_the_augmentation():

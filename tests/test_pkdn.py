@@ -77,12 +77,14 @@ def test_feature_distillation_is_zero_on_identical_features_and_positive_otherwi
     assert float(feature_distill_loss(f, [x + 0.5 for x in f])) == pytest.approx(0.5)
 
 
-def test_lambda_fs_decays_linearly_and_distillation_ends_after_its_epochs():
+def test_distillation_weights_follow_kdfsrnets_epoch_schedule():
+    """train_student.py: epoch i <= 10 gets lambda_fs * (10 - i) / 10 and lambda_ts; i > 10 neither."""
     t = PKDNTrainer(models.Student(n_feats=4), None, lambda_ts=0.1, lambda_fs=10.0, distill_epochs=10,
                     steps_per_epoch=5)
-    got = [tuple(float(v) for v in t.distill_weights(tf.constant(step, tf.int64))) for step in (0, 4, 25, 49, 50, 99)]
-    np.testing.assert_allclose(got, [(0.1, 10.0), (0.1, 10.0), (0.1, 5.0), (0.1, 1.0), (0.0, 0.0), (0.0, 0.0)],
-                               rtol=1e-6)
+    steps = (0, 4, 25, 49, 50, 54, 55, 99)
+    got = [tuple(float(v) for v in t.distill_weights(tf.constant(step, tf.int64))) for step in steps]
+    want = [(0.1, 10.0), (0.1, 10.0), (0.1, 5.0), (0.1, 1.0), (0.1, 0.0), (0.1, 0.0), (0.0, 0.0), (0.0, 0.0)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def _batch(n=2, size=32):
@@ -169,3 +171,21 @@ def test_the_pipeline_gives_the_pkdn_inputs(tmp_path, data_dir):
     assert batch["lr"].shape == (2, 8, 8, 3) and batch["lr_up"].shape == (2, 64, 64, 3)
     assert batch["parsing_input"].shape == (2, 64, 64, 19)
     assert "edge_64" not in batch
+
+
+def test_torch_init_draws_as_pytorchs_default_conv_and_linear():
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for kernels and biases, PyTorch's Conv2d / Linear default."""
+    torch = pytest.importorskip("torch")
+    m = models.build(models.Teacher(3, n_feats=16, blocks=1), 32, "torch", seed=3)
+    for layer, ref in ((m.stages[0][0].fuse, torch.nn.Conv2d(32, 16, 3)),
+                       (m.stages[0][0].channel.hidden, torch.nn.Linear(16, 4))):
+        fan_in = int(np.prod(layer.kernel.shape[:-1]))
+        bound = 1 / np.sqrt(fan_in)
+        for got, want in ((layer.kernel.numpy(), ref.weight.detach().numpy()),
+                          (layer.bias.numpy(), ref.bias.detach().numpy())):
+            assert np.abs(got).max() <= bound and np.abs(want).max() <= bound
+            if got.size >= 64:       # a uniform's standard deviation, where there are values enough
+                assert got.std() == pytest.approx(bound / np.sqrt(3), rel=0.2)
+                assert want.std() == pytest.approx(bound / np.sqrt(3), rel=0.2)
+    keras_init = models.build(models.Teacher(3, n_feats=16, blocks=1), 32, "keras")
+    assert not keras_init.head.bias.numpy().any() and m.head.bias.numpy().any()

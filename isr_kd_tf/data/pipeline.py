@@ -27,7 +27,8 @@ class PipelineConfig:
     degradation: str = "box"      # box (ISR-KD code) | bicubic (PKDN/DIC)
     noise_sigma: float = 0.0
     flip: bool = True             # horizontal flip, p = 0.5
-    rotate: bool = True           # p = 0.5, then 90/180/270 uniformly
+    rotate: bool = True           # rot90 by k = 1, 2, 3 (uniformly) with probability rotate_prob
+    rotate_prob: float = 0.5      # ISR-KD's code 0.5; KDFSRNet's 0.75 (k = 0, 1, 2, 3 each 1/4)
     edges: bool = True            # Canny targets (ISR-KD)
     edge_thresholds: str = "fixed"
     upsample_lr: bool = False     # PKDN input: LR bicubic-upsampled to HR size
@@ -54,13 +55,13 @@ def prepare(example, cfg, domain):
     return out
 
 
-def augment(batch, seed, flip=True, rotate=True):
-    """Flip and rot90 each sample; HR and parsing move together."""
+def augment(batch, seed, flip=True, rotate=True, rotate_prob=0.5):
+    """Flip (p = 0.5), then rot90 by k = 1, 2, 3 (uniformly) with `rotate_prob`; HR and parsing move together."""
     hr = batch["hr"]
     n = tf.shape(hr)[0]
     u = tf.random.stateless_uniform([3, n], seed)
     flip = (u[0] < 0.5) & flip
-    k = tf.where((u[1] < 0.5) | (not rotate), 0, 1 + tf.cast(tf.minimum(u[2] * 3, 2.0), tf.int32))
+    k = tf.where((u[1] >= rotate_prob) | (not rotate), 0, 1 + tf.cast(tf.minimum(u[2] * 3, 2.0), tf.int32))
 
     def apply(x):
         x = x if x.shape.rank == 4 else x[..., None]
@@ -78,7 +79,7 @@ def augment(batch, seed, flip=True, rotate=True):
 def finish(batch, cfg, seed=None):
     """Float HR, degraded LR, edge targets and the PKDN input for a batch."""
     if seed is not None and (cfg.flip or cfg.rotate):
-        batch = augment(batch, seed, cfg.flip, cfg.rotate)
+        batch = augment(batch, seed, cfg.flip, cfg.rotate, cfg.rotate_prob)
     out = dict(batch)
     hr = tf.cast(batch["hr"], tf.float32)
     out["hr"] = hr
