@@ -46,12 +46,13 @@ def _export_predictors(path, cfg):
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
-             data_dir=""):
-    """Rows {"model", "test", "psnr", "ssim", "fid"} for every trained stage of every workdir
-    (or the model of an export); data_dir overrides where the runs found their data."""
+             data_dir="", fid_graph="", extractor=None):
+    """Rows {"model", "test", "psnr", "ssim", "fid"} for bicubic upsampling and every trained
+    stage of every workdir (or the model of an export); data_dir overrides where the runs
+    found their data. extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
     if checkpoint and len(workdirs) != 1:
         raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
-    extractor = None if similarity_to else fid.inception_extractor(inception_weights)
+    extractor = extractor or fid.fid_network(fid_graph, inception_weights)
     rows = []
     for workdir in workdirs:
         cfg = train_lib.load_config(workdir)
@@ -62,7 +63,11 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
         if not stages and not is_export:
             raise UserError(f"{workdir} has no trained stage yet")
         prefix = f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
-        predictors = _export_predictors(workdir, cfg) if is_export else {}
+        predictors = {} if similarity_to else {evaluation.BICUBIC: evaluation.bicubic}
+        predictors.update(_export_predictors(workdir, cfg) if is_export else {})
+        if cfg.method == "isr_kd" and not is_export and "pretrain" not in stages and cfg.init_from:
+            # a run started from G_S (--init_from): G_S is its `pretrained` row (Table I baseline, Table II reference)
+            predictors["pretrained"] = train_lib.super_resolver(train_lib.load_pretrained(cfg, cfg.init_from))
         for stage in stages:
             _, _, model = export.load_trained(workdir, stage, checkpoint if len(stages) == 1 else "")
             if getattr(model, "needs_parsing", False):
@@ -91,14 +96,18 @@ FLAGS = flags.FLAGS
 @run_main
 def main(argv):
     del argv
-    rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, FLAGS.inception_weights,
-                    FLAGS.checkpoint, FLAGS.data_dir)
+    extractor = fid.fid_network(FLAGS.fid_graph, FLAGS.inception_weights)
+    rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, checkpoint=FLAGS.checkpoint,
+                    data_dir=FLAGS.data_dir, extractor=extractor)
     out = FLAGS.output or FLAGS.workdir[0]
     os.makedirs(out, exist_ok=True)
-    baseline = FLAGS.baseline or rows[0]["model"]
+    models = [r["model"] for r in rows]
+    baseline = FLAGS.baseline or next((m for m in models if m.endswith("pretrained")),
+                                      next((m for m in models if not m.endswith(evaluation.BICUBIC)), models[0]))
     title = (f"Output similarity to {FLAGS.similarity_to} (ISR-KD Table II)" if FLAGS.similarity_to
              else f"Evaluation on the {FLAGS.split} split")
-    md = evaluation.write_results(out, title, rows, baseline, workdirs=FLAGS.workdir, split=FLAGS.split)
+    md = evaluation.write_results(out, title, rows, baseline, getattr(extractor, "label", fid.LABEL),
+                                  workdirs=FLAGS.workdir, split=FLAGS.split)
     print(md)
 
 
@@ -111,6 +120,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")
     flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the first).")
     flags.DEFINE_string("similarity_to", "", "Score every model's outputs against this model's (Table II).")
-    flags.DEFINE_string("inception_weights", "", "InceptionV3 'notop' .h5 for FID.")
+    flags.DEFINE_string("fid_graph", "", "TF-FID Inception graph (classify_image_graph_def.pb of "
+                        "inception-2015-12-05.tgz) for FID; default: " + fid.GRAPH_CACHE + " if present.")
+    flags.DEFINE_string("inception_weights", "", "Fallback FID network when there is no --fid_graph: Keras "
+                        "InceptionV3 'notop' .h5 (its FID is labelled and not comparable with published ones).")
     flags.DEFINE_string("output", "", "Where results.json / results.md go (default: the first workdir).")
     app.run(main)

@@ -7,19 +7,41 @@ batch (ISR-KD: `lr`; PKDN: `lr_up` and parsing) stays with the model.
 import json
 import os
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
 from isr_kd_tf import data, fid, metrics, visualize
 
+BICUBIC = "bicubic"     # the row every table carries: the same LR, bicubic-upsampled
+
+
+def bicubic(batch):
+    """A predictor: the batch's LR bicubic-upsampled to HR size (the baseline row)."""
+    return data.upsample_bicubic(batch["lr"], tf.shape(batch["hr"])[1:3])
+
+
+def jpeg_roundtrip(images, quality):
+    """[0, 255] images written as JPEG and read back, as the official ISR-KD test.py scores them
+    (cv2.imwrite, quality 95 there; cv2 encodes BGR, so the channels are swapped around it)."""
+    out = []
+    for img in np.asarray(images):
+        u8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(u8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        if not ok:
+            raise RuntimeError("cv2 could not encode a JPEG")
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return np.stack(out).astype(np.float32)
+
 
 def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None,
-          quantize=True):
+          quantize=True, jpeg_quality=0):
     """Mean PSNR and SSIM of `predict` over a finished eval dataset (and FID with an extractor).
 
     reference: another predictor whose outputs replace HR as the ground truth
     (ISR-KD Table II: how alike two models' outputs are). quantize: clip and
     round SR to uint8 values before scoring, as a saved image would be.
+    jpeg_quality > 0: SR and the truth both go through a JPEG round trip first.
     Returns {"psnr", "ssim", "fid"} (fid None without an extractor).
     """
     p, s = [], []
@@ -27,6 +49,8 @@ def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_
     for batch in dataset:
         sr = predict(batch)
         truth = batch["hr"] if reference is None else reference(batch)
+        if jpeg_quality:
+            sr, truth = jpeg_roundtrip(sr, jpeg_quality), jpeg_roundtrip(truth, jpeg_quality)
         p.append(metrics.psnr(sr, truth, crop_border, y_channel, quantize).numpy())
         s.append(metrics.ssim(sr, truth, crop_border, y_channel, quantize).numpy())
         if fid_acc is not None:
@@ -39,29 +63,30 @@ def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_
             "fid": fid_acc.value() if fid_acc is not None else None}
 
 
-def results_markdown(rows, baseline):
+def results_markdown(rows, baseline, fid_label=fid.LABEL):
     """value (relative % change against the baseline model on the same test set)."""
     base = {r["test"]: r for r in rows if r["model"] == baseline}
-    lines = ["| model | test | PSNR (Δ%) | SSIM (Δ%) | FID |", "|---|---|---|---|---|"]
+    lines = [f"| model | test | PSNR (Δ%) | SSIM (Δ%) | {fid_label} (Δ%) |", "|---|---|---|---|---|"]
     for r in rows:
         b = base.get(r["test"])
 
         def cell(k, r=r, b=b):
+            if r.get(k) is None:
+                return "n/a (no FID network)"
             v = f"{r[k]:.4f}"
-            if b is not None and r["model"] != baseline and b[k]:
+            if b is not None and r["model"] != baseline and b.get(k):
                 v += f" ({100 * (r[k] - b[k]) / b[k]:+.2f})"
             return v
 
-        fid = "n/a (no Inception weights)" if r.get("fid") is None else f"{r['fid']:.4f}"
-        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {fid} |")
+        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {cell('fid')} |")
     return "\n".join(lines) + "\n"
 
 
-def write_results(workdir, title, rows, baseline, **extra):
+def write_results(workdir, title, rows, baseline, fid_label=fid.LABEL, **extra):
     """results.json and results.md (the table, then the protocol); returns the markdown table."""
     with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump({"rows": rows, "baseline": baseline, **extra}, f, indent=2)
-    md = results_markdown(rows, baseline)
+        json.dump({"rows": rows, "baseline": baseline, "fid_network": fid_label, **extra}, f, indent=2)
+    md = results_markdown(rows, baseline, fid_label)
     notes = "".join(f"- {k}: {v}\n" for k, v in extra.items())
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(f"# {title}\n\nΔ% is the relative change against `{baseline}` on the same test set.\n\n{md}\n{notes}")

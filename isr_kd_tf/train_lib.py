@@ -22,7 +22,7 @@ from isr_kd_tf.errors import UserError
 from isr_kd_tf.export import SuperResolver
 from isr_kd_tf.models import build_discriminator, build_generator
 from isr_kd_tf.optim import FusedAdam
-from isr_kd_tf.trainer import ISRKDTrainer, copy_generator, edge_target_keys
+from isr_kd_tf.trainer import ISRKDTrainer, edge_target_keys
 
 STAGES = ("pretrain", "incremental", "finetune")
 ROW_NAME = {"pretrain": "pretrained", "incremental": "incremental_kd", "finetune": "incremental_no_kd"}
@@ -44,6 +44,7 @@ class Config:
     eval_limit: int = 0               # test images per domain (0 = all)
     width: float = 1.0
     extra_convs: int = 0
+    fresh_discriminator: bool = False  # incremental/finetune: D and Adam start fresh instead of from --init_from
     hr_size: int = 128
     scale: int = 8
     degradation: str = "box"
@@ -96,7 +97,9 @@ class Config:
     mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
     eval_crop_border: int = 0
     eval_quantize: bool = True        # clip and round SR to uint8 values before PSNR/SSIM
-    inception_weights: str = ""       # InceptionV3 'notop' .h5 for FID (default: the Keras cache, else FID n/a)
+    fid_graph: str = ""               # TF-FID Inception GraphDef (classify_image_graph_def.pb; default: fid.GRAPH_CACHE)
+    inception_weights: str = ""       # fallback FID network: Keras InceptionV3 'notop' .h5 (labelled, not comparable)
+    eval_jpeg_quality: int = 0        # score SR and HR after a JPEG round trip (the official ISR-KD test: 95); 0 = off
     eval_y_channel: bool = False
     verbose: int = 1
 
@@ -213,7 +216,7 @@ def score_on(cfg, predict, name, domain, split="test", limit=None, **kwargs):
     limit = cfg.eval_limit if limit is None else limit
     ds = data.eval_dataset(name, split, domain, pipeline_config(cfg), 16, cfg.data_dir or None, limit)
     return evaluation.score(predict, ds, cfg.eval_crop_border, cfg.eval_y_channel, quantize=cfg.eval_quantize,
-                            **kwargs)
+                            jpeg_quality=cfg.eval_jpeg_quality, **kwargs)
 
 
 def _find_generator_weights(path):
@@ -228,20 +231,65 @@ def _find_generator_weights(path):
                     "point it at a finished pre-training workdir")
 
 
-def load_generator(cfg, path):
-    g = build_generator(cfg.width, cfg.extra_convs)
+def load_generator(cfg, path, extra_convs=None):
+    """A trained generator of `cfg`'s width from a workdir, stage dir or weights file.
+
+    extra_convs (default cfg.extra_convs) > 0 and a plain G_S file: Table V's
+    extended network, its extra convs random, every other layer from G_S.
+    """
+    extra = cfg.extra_convs if extra_convs is None else extra_convs
     f = _find_generator_weights(path)
     try:
-        if cfg.extra_convs:  # Table V: the extra convs start random, the rest from G_S
-            base = build_generator(cfg.width, 0)
-            base.load_weights(f)
-            for layer in base.layers:
-                g.get_layer(layer.name).set_weights(layer.get_weights())
-        else:
-            g.load_weights(f)
+        g = build_generator(cfg.width, extra)
+        g.load_weights(f)
+        return g
     except ValueError as e:
-        raise UserError(f"{f} does not fit a generator of --width={cfg.width}: {e}") from None
+        mismatch = e
+    try:        # a G_S file for the extended network
+        base = build_generator(cfg.width, 0)
+        base.load_weights(f)
+    except ValueError:
+        raise UserError(f"{f} does not fit a generator of --width={cfg.width}, --extra_convs={extra}: "
+                        f"{mismatch}") from None
+    if not extra:
+        return base
+    g = build_generator(cfg.width, extra)
+    for layer in base.layers:
+        g.get_layer(layer.name).set_weights(layer.get_weights())
     return g
+
+
+def load_pretrained(cfg, path):
+    """G_S, the pre-trained generator itself (never extended): the teacher and the `pretrained` row."""
+    return load_generator(cfg, path, extra_convs=0)
+
+
+def init_checkpoint(path):
+    """The newest training checkpoint behind --init_from (None for a bare weights file)."""
+    if path.endswith(".h5"):
+        return None
+    for d in (os.path.join(path, "checkpoints"), os.path.join(path, "pretrain", "checkpoints")):
+        latest = tf.train.latest_checkpoint(d)
+        if latest:
+            return latest
+    return None
+
+
+def restore_gan_state(cfg, path, discriminator, g_opt, d_opt):
+    """D and both Adam states from --init_from's checkpoint, as the official code restores its
+    pre-training checkpoint (G's Adam state only where G's variables are the same)."""
+    ckpt = init_checkpoint(path)
+    if ckpt is None:
+        print(f"note: {path} has generator weights only; D and the optimizers start fresh", flush=True)
+        return
+    objects = {"d_optimizer": d_opt} if cfg.extra_convs else {"g_optimizer": g_opt, "d_optimizer": d_opt}
+    try:
+        loop.restore_model(discriminator, ckpt, "discriminator")
+        tf.train.Checkpoint(**objects).restore(ckpt).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise UserError(f"--init_from={path}: the discriminator or optimizer state in {ckpt} does not fit these "
+                        f"flags ({str(e).splitlines()[0][:200]}); pass --fresh_discriminator to start them fresh") from None
+    print(f"discriminator and Adam state{'s' if len(objects) == 2 else ' of D'} restored from {ckpt}", flush=True)
 
 
 def optimizer(cfg, beta1, beta2):
@@ -271,15 +319,20 @@ def _image_grid(batch, generator, teacher, n=4):
 
 
 def validation(cfg, predict):
-    """PSNR / SSIM per test set on the first --val_images validation images (None: off)."""
+    """PSNR / SSIM per test set on the first --val_images validation images, and bicubic's
+    on the same images for reference (None: off)."""
     if not cfg.val_images:
         return None
+    baseline = {}
 
     def validate():
         out = {}
         for test, domain, name in test_sets(cfg):
+            if test not in baseline:     # the same images every time: score bicubic once
+                baseline[test] = score_on(cfg, evaluation.bicubic, name, domain, "validation", cfg.val_images)
             r = score_on(cfg, predict, name, domain, "validation", cfg.val_images)
             out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
+            out[f"psnr_{test}_bicubic"], out[f"ssim_{test}_bicubic"] = baseline[test]["psnr"], baseline[test]["ssim"]
         return out
     return validate
 
@@ -295,7 +348,7 @@ def train_stage(cfg, stage, init_path):
     with strategy.scope():
         generator = load_generator(cfg, init_path) if init_path else build_generator(cfg.width, cfg.extra_convs)
         discriminator = build_discriminator(cfg.width, cfg.hr_size)
-        teacher = copy_generator(generator) if stage == "incremental" else None
+        teacher = load_pretrained(cfg, init_path) if stage == "incremental" else None
         weights = losses.LossWeights(alpha=cfg.alpha, beta=cfg.beta, rec=cfg.lambda_rec, edge=cfg.lambda_edge,
                                      lce=cfg.lambda_lce, identity=cfg.lambda_id, adv=cfg.lambda_adv,
                                      d_scale=cfg.d_loss_scale)
@@ -306,6 +359,8 @@ def train_stage(cfg, stage, init_path):
         trainer.compile(g_opt, d_opt)
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
+        if init_path and stage != "pretrain" and not cfg.fresh_discriminator:
+            restore_gan_state(cfg, init_path, discriminator, g_opt, d_opt)
     specs = _domains(cfg, stage)
     _, total = loop.stage_steps(cfg, specs)
     loop.fit(cfg, stage, trainer, dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
@@ -324,17 +379,21 @@ def super_resolver(generator):
 
 
 def report(cfg, predictors, title, baseline, order=None):
-    """Scores every predictor on the run's test sets; writes results.json/.md and samples.png."""
-    extractor = fid.inception_extractor(cfg.inception_weights)
+    """Scores every predictor, and bicubic upsampling, on the run's test sets; writes
+    results.json/.md and samples.png."""
+    extractor = fid.fid_network(cfg.fid_graph, cfg.inception_weights)
+    scored = {evaluation.BICUBIC: evaluation.bicubic, **predictors}
     rows = [{"model": model, "test": test, **score_on(cfg, fn, name, domain, fid_extractor=extractor)}
-            for model, fn in predictors.items() for test, domain, name in test_sets(cfg)]
+            for model, fn in scored.items() for test, domain, name in test_sets(cfg)]
     if order:
+        order = [evaluation.BICUBIC, *order]
         rows.sort(key=lambda r: (r["test"], order.index(r["model"])))
-    extra = dict(protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border},
-                 source_data=cfg.source_data)
+    extra = dict(protocol={"y_channel": cfg.eval_y_channel, "crop_border": cfg.eval_crop_border,
+                           "jpeg_quality": cfg.eval_jpeg_quality}, source_data=cfg.source_data)
     if cfg.method == "isr_kd":
         extra["target_data"] = cfg.target_data
-    md = evaluation.write_results(cfg.workdir, title, rows, baseline, **extra)
+    md = evaluation.write_results(cfg.workdir, title, rows, baseline,
+                                  getattr(extractor, "label", fid.LABEL), **extra)
     evaluation.write_samples(os.path.join(cfg.workdir, "samples.png"), [t[1:] for t in test_sets(cfg)],
                              predictors, pipeline_config(cfg), cfg.data_dir or None,
                              n=3 if cfg.method == "isr_kd" else 4)
@@ -363,7 +422,7 @@ def run(cfg):
         print(f"== stage {stage}", flush=True)
         trained[stage] = train_stage(cfg, stage, init)
     if "pretrain" not in trained and cfg.init_from:
-        trained = {"pretrain": load_generator(cfg, cfg.init_from), **trained}
+        trained = {"pretrain": load_pretrained(cfg, cfg.init_from), **trained}
     predictors = {ROW_NAME[stage]: super_resolver(g) for stage, g in trained.items()}
     return report(cfg, predictors, f"ISR-KD results ({cfg.source_data} → {cfg.target_data})", "pretrained",
                   order=list(ROW_NAME.values()))

@@ -219,6 +219,17 @@ def test_mixing_draws_exact_counts_and_writes_lists(data_dir, tmp_path):
         data.select(ds, TINY_SOURCE, "train", 25, seed=3, data_dir=data_dir)
 
 
+def test_cartoons_are_resized_whole_and_real_faces_cropped():
+    cfg = data.PipelineConfig(hr_size=16, crop_size=178)
+    img = np.zeros((40, 20, 3), np.uint8)
+    img[:10] = 255                                   # a white band at the top, outside the square centre crop
+    whole = data.prepare({"image": tf.constant(img)}, cfg, data.TARGET, crop=False)["hr"].numpy()
+    cropped = data.prepare({"image": tf.constant(img)}, cfg, data.SOURCE)["hr"].numpy()
+    assert whole[:3].min() == 255 and cropped.max() == 0
+    assert data.pipeline.crops("celeb_a") and not data.pipeline.crops("icartoonface")
+    assert not data.pipeline.crops("avatar_faces/tiny")
+
+
 def test_eager_and_tf_data_agree(data_dir):
     cfg = data.PipelineConfig()
     ex = next(iter(data.load(TINY_SOURCE, "test", data_dir)))

@@ -34,11 +34,82 @@ def test_fid_path_end_to_end_on_a_small_random_network():
     assert same == pytest.approx(0.0, abs=1e-6) and noisy > same
 
 
-def test_without_inception_weights_fid_is_not_computed(tmp_path, monkeypatch):
+def test_without_a_fid_network_fid_is_not_computed(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "CACHED_WEIGHTS", str(tmp_path / "absent.h5"))
-    assert fid.inception_extractor("") is None
+    monkeypatch.setattr(fid, "GRAPH_CACHE", str(tmp_path / "absent.pb"))
+    assert fid.fid_network() is None
     with pytest.raises(UserError, match="no such file"):
-        fid.inception_extractor(str(tmp_path / "missing.h5"))
+        fid.fid_network(weights=str(tmp_path / "missing.h5"))
+    with pytest.raises(UserError, match="--fid_graph=.*no such file"):
+        fid.fid_network(str(tmp_path / "missing.pb"))
+    (tmp_path / "junk.pb").write_bytes(b"\xff not a graph")
+    with pytest.raises(UserError, match="not a frozen TensorFlow graph"):
+        fid.fid_network(str(tmp_path / "junk.pb"))
+
+
+def _tiny_fid_graph(path):
+    """A frozen graph with the TF-FID Inception's tensor names: a uint8-decoded image is cast,
+    expanded at `ExpandDims`, resized and normalised as the real graph does; `pool_3` is a
+    2048-d average pool. Returns the graph for a direct reference run."""
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [None, None, 3], name="Cast")
+        x = tf.expand_dims(image, 0, name="ExpandDims")
+        x = (tf.compat.v1.image.resize_bilinear(x, [19, 19]) - 128.0) / 128.0
+        kernel = tf.constant(np.random.default_rng(0).standard_normal((3, 3, 3, 2048)).astype("float32") * 0.1)
+        x = tf.nn.relu(tf.nn.conv2d(x, kernel, 2, "VALID"))
+        tf.nn.avg_pool2d(x, 9, 1, "VALID", name="pool_3")
+    with open(path, "wb") as f:
+        f.write(graph.as_graph_def().SerializeToString())
+    return graph
+
+
+def test_the_fid_graph_path_gives_the_graphs_own_pool_3_features_for_a_batch(tmp_path):
+    import tensorflow as tf
+    graph = _tiny_fid_graph(str(tmp_path / "classify_image_graph_def.pb"))
+    extract = fid.fid_network(str(tmp_path / "classify_image_graph_def.pb"))
+    assert extract.label == "FID"
+    images = np.random.default_rng(1).uniform(0, 255, (3, 24, 24, 3)).astype("float32")
+    got = extract(images).numpy()
+    assert got.shape == (3, 2048)
+    with tf.compat.v1.Session(graph=graph) as sess:       # the graph run as TTUR runs it, one image at a time
+        want = [sess.run("pool_3:0", {"ExpandDims:0": im[None]}).reshape(-1) for im in images]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-4, atol=1e-5)
+    same = fid.fid_of([(images, images)], extract)
+    assert same == pytest.approx(0.0, abs=1e-3)
+
+
+def test_the_keras_fallback_is_labelled_as_not_comparable(tmp_path):
+    path = str(tmp_path / "inception_notop.weights.h5")
+    keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                   input_shape=(299, 299, 3)).save_weights(path)
+    extract = fid.fid_network(weights=path)
+    assert extract.label == "FID (Keras InceptionV3)"
+    from isr_kd_tf import evaluation
+    md = evaluation.results_markdown([{"model": "a", "test": "t", "psnr": 20.0, "ssim": 0.5, "fid": 3.0}], "a",
+                                     extract.label)
+    assert "| FID (Keras InceptionV3) (Δ%) |" in md
+
+
+def test_jpeg_scoring_equals_scoring_files_written_and_read_as_the_official_test_does(tmp_path):
+    """test.py: cv2.imwrite(<name>.jpg, BGR float) for SR and HR, then scores the re-read files."""
+    import cv2
+    from skimage.metrics import peak_signal_noise_ratio
+    from isr_kd_tf import evaluation
+    rng = np.random.default_rng(0)
+    hr = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    sr = np.clip(hr + rng.normal(0, 12, hr.shape), 0, 255).astype("float32")
+    batch = {"hr": hr}
+    got = evaluation.score(lambda b: sr, [batch], jpeg_quality=95)["psnr"]
+    want = []
+    for i in range(2):
+        for name, img in (("sr", sr[i]), ("hr", hr[i])):
+            cv2.imwrite(str(tmp_path / f"{name}.jpg"), cv2.cvtColor(np.round(img) / 255, cv2.COLOR_RGB2BGR) * 255)
+        a, b = (cv2.imread(str(tmp_path / f"{n}.jpg"))[..., ::-1] for n in ("sr", "hr"))
+        want.append(peak_signal_noise_ratio(b, a, data_range=255))
+    assert got == pytest.approx(np.mean(want), abs=1e-3)
+    assert got != pytest.approx(evaluation.score(lambda b: sr, [batch])["psnr"], abs=1e-3)
 
 
 def _trained(tmp_path, data_dir, name):
@@ -53,8 +124,8 @@ def _trained(tmp_path, data_dir, name):
 def test_evaluate_makes_one_table_of_several_runs_and_a_similarity_table(tmp_path, data_dir):
     a, b = _trained(tmp_path, data_dir, "run_a"), _trained(tmp_path, data_dir, "run_b")
     rows = evaluate.evaluate([a.workdir, b.workdir], limit=4)
-    assert {r["model"] for r in rows} == {"run_a/pretrained", "run_a/incremental_kd",
-                                          "run_b/pretrained", "run_b/incremental_kd"}
+    assert {r["model"] for r in rows} == {"run_a/bicubic", "run_a/pretrained", "run_a/incremental_kd",
+                                          "run_b/bicubic", "run_b/pretrained", "run_b/incremental_kd"}
     own = json.load(open(os.path.join(a.workdir, "results.json")))["rows"]
     mine = {(r["model"], r["test"]): r["psnr"] for r in rows}
     for r in own:   # the CLI's numbers are the run's own
@@ -67,7 +138,7 @@ def test_evaluate_makes_one_table_of_several_runs_and_a_similarity_table(tmp_pat
     from isr_kd_tf import export
     exported = str(tmp_path / "export")
     export.export(a.workdir, exported)
-    rows = evaluate.evaluate([exported], limit=4, data_dir=data_dir)
+    rows = [r for r in evaluate.evaluate([exported], limit=4, data_dir=data_dir) if r["model"] != "bicubic"]
     assert [r["model"] for r in rows] == ["incremental_kd", "incremental_kd"]
     for r in rows:   # the export scores as its checkpoint did
         assert r["psnr"] == pytest.approx(mine[("run_a/incremental_kd", r["test"])], abs=1e-3)

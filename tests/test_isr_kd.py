@@ -206,7 +206,7 @@ def test_all_stages_run_and_write_results(tmp_path, data_dir):
     cfg = _cfg(tmp_path, data_dir, stages=("pretrain", "incremental", "finetune"))
     result = train_lib.run(cfg)
     models = {(r["model"], r["test"]) for r in result["rows"]}
-    assert len(models) == 6
+    assert len(models) == 8 and ("bicubic", "target") in models
     saved = json.load(open(os.path.join(cfg.workdir, "results.json")))
     assert saved["rows"] == result["rows"]
     for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/generator.weights.h5"):
@@ -244,6 +244,44 @@ def test_init_from_a_missing_or_mismatched_checkpoint(tmp_path, data_dir):
     g.save_weights(str(tmp_path / "generator.weights.h5"))
     with pytest.raises(UserError, match="does not fit"):
         train_lib.load_generator(_cfg(tmp_path, data_dir, width=0.0625), str(tmp_path))
+
+
+def test_the_extended_generator_starts_from_every_layer_of_g_s(tmp_path, data_dir):
+    """Table V: the extra convs keep the channel count, so RGB loads too; the teacher is G_S itself."""
+    g_s = build_generator(0.0625, lr_size=8)
+    g_s.save_weights(str(tmp_path / "generator.weights.h5"))
+    cfg = _cfg(tmp_path, data_dir, extra_convs=6)
+    ext = train_lib.load_generator(cfg, str(tmp_path))
+    assert len(ext.extra) == 6
+    for layer in g_s.layers:
+        for a, b in zip(layer.get_weights(), ext.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    teacher = train_lib.load_pretrained(cfg, str(tmp_path))
+    assert teacher.extra == [] and _params(teacher) == _params(g_s)
+    x = tf.random.uniform((1, 8, 8, 3), 0, 255)
+    np.testing.assert_allclose(teacher(x)["sr"], g_s(x)["sr"], atol=1e-4)
+
+
+def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tmp_path, data_dir, capsys):
+    pre = _cfg(tmp_path, data_dir, stages=("pretrain",), workdir=str(tmp_path / "pre"))
+    train_lib.run(pre)
+    ckpt = train_lib.init_checkpoint(pre.workdir)
+    assert ckpt.endswith("ckpt-2")
+    cfg = _cfg(tmp_path, data_dir, stages=("incremental",), init_from=pre.workdir)
+    d = build_discriminator(cfg.width, cfg.hr_size)
+    g_opt, d_opt = train_lib.optimizer(cfg, 0.9, 0.999), train_lib.optimizer(cfg, 0.9, 0.999)
+    g = train_lib.load_generator(cfg, pre.workdir)
+    g_opt.build(g.trainable_variables)
+    d_opt.build(d.trainable_variables)
+    train_lib.restore_gan_state(cfg, pre.workdir, d, g_opt, d_opt)
+    reader = tf.train.load_checkpoint(ckpt)       # the pre-trained D, as its optimizer tracked it
+    assert int(d_opt.iterations) == 2 and int(g_opt.iterations) == 2
+    for i, var in enumerate(d.trainable_variables):
+        np.testing.assert_array_equal(var.numpy(), reader.get_tensor(
+            f"d_optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert "restored from" in capsys.readouterr().out
+    with pytest.raises(UserError, match="fresh_discriminator"):
+        train_lib.restore_gan_state(cfg, pre.workdir, build_discriminator(0.125, cfg.hr_size), g_opt, d_opt)
 
 
 def test_fused_adam_matches_keras_adam():

@@ -17,6 +17,12 @@ from isr_kd_tf.data.parsing import attach_parsing, encode_parsing
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
+CARTOON_SETS = ("icartoonface", "avatar_faces")   # resized whole, never cropped (the official ISR-KD code)
+
+
+def crops(name):
+    """Whether a dataset's images get the square centre crop (every set but the cartoons)."""
+    return name.split("/")[0] not in CARTOON_SETS
 
 
 @dataclasses.dataclass
@@ -38,19 +44,24 @@ class PipelineConfig:
     shuffle_buffer: int = 2048
 
 
-def prepare(example, cfg, domain):
-    """Square centre crop (side min(crop_size, H, W)) and resize to HR."""
+def prepare(example, cfg, domain, crop=True):
+    """Square centre crop (side min(crop_size, H, W)) and resize to HR.
+
+    crop=False resizes the whole image (cartoons: the official ISR-KD code
+    resizes whole iCartoonFace images; the crop is CelebA's alignment).
+    """
     img = example["image"]
     shape = tf.shape(img)
     side = tf.minimum(tf.minimum(shape[0], shape[1]), cfg.crop_size)
-    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    top, left = ((shape[0] - side) // 2, (shape[1] - side) // 2) if crop else (0, 0)
+    bottom, right = (top + side, left + side) if crop else (shape[0], shape[1])
     size = [cfg.hr_size, cfg.hr_size]
-    crop = img[top:top + side, left:left + side]
+    crop = img[top:bottom, left:right]
     hr = tf.image.resize(tf.cast(crop, tf.float32), size, method="bilinear")
     out = {"hr": tf.cast(tf.clip_by_value(tf.round(hr), 0, 255), tf.uint8),
            "domain": tf.constant(domain, tf.int32)}
     if "parsing" in example:
-        p = example["parsing"][top:top + side, left:left + side][..., None]
+        p = example["parsing"][top:bottom, left:right][..., None]
         out["parsing"] = tf.image.resize(p, size, method="nearest")[..., 0]
     return out
 
@@ -167,7 +178,8 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
         keep_parsing &= "parsing" in ds.element_spec
         parts.append((ds, spec, n))
     for ds, spec, n in parts:
-        ds = ds.map(lambda ex, d=spec.domain: prepare(ex, cfg, d), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda ex, d=spec.domain, c=crops(spec.name): prepare(ex, cfg, d, c),
+                    num_parallel_calls=tf.data.AUTOTUNE)
         if not keep_parsing:
             ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k != "parsing"})
         ds = ds.cache().shuffle(min(cfg.shuffle_buffer, n), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -192,7 +204,7 @@ def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
     ds = _load(name, split, cfg, data_dir)
     if limit:
         ds = ds.take(limit)
-    ds = ds.map(lambda ex: prepare(ex, cfg, domain), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda ex: prepare(ex, cfg, domain, crops(name)), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda b: finish(b, cfg), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -48,7 +48,9 @@ class Generator(BuildOnCall, keras.Model):
     """Called on an LR batch: {"sr", "edges" (coarse to fine), "bottleneck"}.
 
     `width` scales every channel count (1.0 = the paper). `extra_convs` adds
-    the six 3x3 convs of the paper's extended network (Table V) before RGB.
+    the paper's extended network (Table V): 3x3 ReLU convs after the last
+    edge block's concat, before RGB, each keeping its 128 channels, so every
+    layer of G_S, RGB included, loads into the extended network unchanged.
     """
 
     def __init__(self, width=1.0, extra_convs=0, **kwargs):
@@ -68,7 +70,8 @@ class Generator(BuildOnCall, keras.Model):
             if i < len(_STAGES):  # residual block of the next module: 2c -> 2c -> c
                 self.convs_a.append(_conv(2 * c, name=f"Step{i + 1}_1"))
                 self.convs_b.append(_conv(c, name=f"Step{i + 1}_2"))
-        self.extra = [_conv(scaled(64, width), name=f"Extra_{i + 1}") for i in range(extra_convs)]
+        last = 2 * scaled(_STAGES[-1][0], width)          # the last concat: upsampled + edge features
+        self.extra = [_conv(last, name=f"Extra_{i + 1}") for i in range(extra_convs)]
         self.rgb = _conv(3, k=1, act=None, name="RGB")
 
     def call(self, lr, training=False):
