@@ -136,14 +136,14 @@ def _cfg(tmp_path, data_dir, **kw):
 def test_teacher_then_students_run_and_write_results(tmp_path, data_dir):
     cfg = _cfg(tmp_path, data_dir)
     result = train_lib.run(cfg)
-    assert [r["model"] for r in result["rows"]] == ["teacher", "student_kd", "student_no_kd"]
+    assert [r["model"] for r in result["rows"]] == ["bicubic", "teacher", "student_kd", "student_no_kd"]
     saved = json.load(open(os.path.join(cfg.workdir, "results.json")))
     assert saved["rows"] == result["rows"] and saved["baseline"] == "student_no_kd"
     for f in ("results.md", "samples.png", "teacher/DONE", "student/model.weights.h5", "tensorboard/student"):
         assert os.path.exists(os.path.join(cfg.workdir, f)), f
     # the student alone, distilled from the finished teacher in another workdir
     again = _cfg(tmp_path, data_dir, workdir=str(tmp_path / "again"), stages=("student",), init_from=cfg.workdir)
-    assert [r["model"] for r in train_lib.run(again)["rows"]] == ["teacher", "student_kd"]
+    assert [r["model"] for r in train_lib.run(again)["rows"]] == ["bicubic", "teacher", "student_kd"]
 
 
 @pytest.mark.parametrize("kw, message", [

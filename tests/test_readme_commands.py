@@ -1,0 +1,137 @@
+"""Every flagfile in flags/ and every follow-up command the README documents, run as a user
+runs them (a fresh process each, from a folder holding `flags/`), in the README's order, at
+smoke size: the bundled tiny domains stand in for CelebA / iCartoonFace / Helen, widths are
+1/16, two steps per stage. A documented path cannot break without failing here.
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY_SOURCE, TINY_TARGET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--epochs=1", "--steps_per_epoch=2", "--eval_limit=2",
+         "--val_images=0", "--checkpoint_every=2", "--verbose=0", f"--source_data={TINY_SOURCE}"]
+ISR_KD = ["flags/isr_kd/celeba_pretrain.cfg"] + [f"flags/isr_kd/cartoon_celeba_{i}.cfg" for i in range(1, 6)] + sorted(
+    glob.glob("flags/isr_kd/ablation_*.cfg", root_dir=ROOT)) + ["flags/isr_kd/cross_cartoon_to_celeba.cfg",
+                                                                "flags/isr_kd/extended.cfg"]
+PKDN = ["flags/pkdn/demo.cfg", "flags/pkdn/celeba_teacher.cfg", "flags/pkdn/celeba_student.cfg",
+        "flags/pkdn/helen_teacher.cfg", "flags/pkdn/helen_student.cfg", "flags/pkdn/ablation_no_ffb.cfg",
+        "flags/pkdn/ablation_no_pfb_ffb.cfg", "flags/pkdn/kdfsrnet.cfg"]
+
+
+def test_the_chains_cover_every_flagfile():
+    every = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "flags", "**", "*.cfg"), recursive=True)}
+    assert every - {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg"} == set(ISR_KD) | set(PKDN) | {"flags/demo.cfg"}
+
+
+def _flag(flagfile, name, cwd):
+    """The last value a flagfile (and the flagfiles it includes) gives --name, or None."""
+    value = None
+    with open(os.path.join(cwd, flagfile)) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("--flagfile="):
+                value = _flag(line.split("=", 1)[1], name, cwd) or value
+            elif line.startswith(f"--{name}="):
+                value = line.split("=", 1)[1]
+    return value
+
+
+def _smoke_counts(flagfile, cwd):
+    """Keep zero counts zero (Cartoon-CelebA-1 has no real faces); make the others tiny."""
+    out = []
+    for name, small in (("source_count", 4), ("target_count", 8)):
+        value = _flag(flagfile, name, cwd)
+        if value is not None:
+            out.append(f"--{name}={small if int(value) else 0}")
+    return out
+
+
+def _run(args, cwd, timeout=300):
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                         env=env)
+    assert out.returncode == 0, f"{' '.join(args)} failed:\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+def _train(flagfile, cwd, data_dir, *extra):
+    return _run(["isr_kd_tf.train", f"--flagfile={flagfile}", f"--data_dir={data_dir}", *SMOKE,
+                 *_smoke_counts(flagfile, cwd), *extra], cwd)
+
+
+def _results(cwd, workdir):
+    with open(os.path.join(cwd, workdir, "results.json")) as f:
+        return json.load(f)
+
+
+def _row(results, model, test):
+    return next(r for r in results["rows"] if r["model"] == model and r["test"] == test)
+
+
+@pytest.fixture
+def user_dir(tmp_path):
+    """A folder as a user has it: the flagfiles beside them, a few photos to super-resolve."""
+    os.symlink(os.path.join(ROOT, "flags"), tmp_path / "flags")
+    os.makedirs(tmp_path / "photos")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (12, 10, 3), np.uint8)).save(tmp_path / "photos" / f"face{i}.png")
+    return tmp_path
+
+
+def _infer(cwd, model, out):
+    _run(["isr_kd_tf.infer", f"--model={model}", "--input=photos/", f"--output={out}", "--compare"], cwd)
+    assert sorted(os.listdir(os.path.join(cwd, out))) == ["face0_compare.png", "face0_x8.png", "face1_compare.png",
+                                                          "face1_x8.png"]
+    assert Image.open(os.path.join(cwd, out, "face0_x8.png")).size == (80, 96)
+
+
+def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
+    cwd = str(user_dir)
+    target = [f"--target_data={TINY_TARGET}"]
+    for flagfile in ISR_KD:
+        _train(flagfile, cwd, data_dir, *target)
+    pre = _results(cwd, "runs/isr_kd/celeba_pretrain")
+    for workdir in ("cartoon_celeba_2", "extended"):    # every run from G_S reports G_S itself as `pretrained`
+        got = _results(cwd, f"runs/isr_kd/{workdir}")
+        assert _row(got, "pretrained", "source")["psnr"] == pytest.approx(_row(pre, "pretrained", "source")["psnr"])
+        assert got["protocol"]["jpeg_quality"] == 95
+    assert {r["model"] for r in _results(cwd, "runs/isr_kd/cartoon_celeba_1")["rows"]} == {
+        "bicubic", "pretrained", "incremental_no_kd"}
+    # "Using a trained model", in the README's order
+    table1 = _run(["isr_kd_tf.evaluate", "--workdir=runs/isr_kd/cartoon_celeba_1",
+                   "--workdir=runs/isr_kd/cartoon_celeba_2", "--output=runs/table1"], cwd)
+    assert "| cartoon_celeba_2/incremental_kd | source |" in table1 and "cartoon_celeba_1/bicubic" in table1
+    table2 = _run(["isr_kd_tf.evaluate", "--workdir=runs/isr_kd/cartoon_celeba_2", "--similarity_to=pretrained"], cwd)
+    assert re.search(r"\| incremental_kd \| target \| \d+\.\d{4}", table2)
+    _run(["isr_kd_tf.export", "--workdir=runs/isr_kd/cartoon_celeba_2", "--output=export/cc2"], cwd)
+    _infer(cwd, "export/cc2", "sr")
+
+
+def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
+    cwd = str(user_dir)
+    for flagfile in PKDN:
+        _train(flagfile, cwd, data_dir, "--pfb_per_stage=1", "--student_blocks=1")
+    student = _results(cwd, "runs/pkdn/celeba")
+    assert {r["model"] for r in student["rows"]} == {"bicubic", "teacher", "student_kd"}
+    assert student["protocol"] == {"y_channel": True, "crop_border": 8, "jpeg_quality": 0}
+    _run(["isr_kd_tf.evaluate", "--workdir=runs/pkdn/celeba", "--workdir=runs/pkdn/kdfsrnet",
+          "--output=runs/pkdn_table1"], cwd)
+    _run(["isr_kd_tf.export", "--workdir=runs/pkdn/celeba", "--output=export/pkdn"], cwd)
+    _infer(cwd, "export/pkdn", "sr_pkdn")
+
+
+def test_the_isr_kd_demo_flagfile(user_dir, data_dir):
+    out = _train("flags/demo.cfg", str(user_dir), data_dir, f"--target_data={TINY_TARGET}", "--source_count=4",
+                 "--target_count=8")
+    assert "| incremental_no_kd | target |" in out
