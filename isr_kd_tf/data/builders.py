@@ -6,13 +6,19 @@ Importing this module registers `synthetic_faces`, `avatar_faces` and
 
 import dataclasses
 import logging
-import multiprocessing
 import os
+import pickle
 import re
+import subprocess
+import sys
+import tempfile
 
 import tensorflow_datasets as tfds
 
 from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
+from isr_kd_tf.errors import UserError
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "render_worker.py")
 
 # Disjoint seed ranges per split, so no split ever shares a face.
 _SPLIT_SEED_OFFSET = {"train": 0, "validation": 10_000_000, "test": 20_000_000}
@@ -32,23 +38,63 @@ _SIZES = [
 ]
 
 
-def _init_worker():
-    import cv2
-    cv2.setNumThreads(1)
+CHUNK = 64                 # seeds per worker process
+
+
+def _chunk_timeout(n):
+    """Seconds a worker may take for n faces (a face takes well under a second) before it is stopped."""
+    return 120 + 10 * n
+
+
+def _start(fn, seeds, folder, i):
+    out = os.path.join(folder, f"chunk{i}.pkl")
+    cmd = [sys.executable, WORKER, sys.modules[fn.__module__].__file__, fn.__name__, out, *map(str, seeds)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENCV_FOR_THREADS_NUM": "1"})
+    return proc, out, len(seeds)
+
+
+def _collect(proc, out, n):
+    """The chunk's results; a worker that dies or hangs ends the build with one line, never a hang."""
+    try:
+        _, err = proc.communicate(timeout=_chunk_timeout(n))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise UserError(f"a face-rendering worker took over {_chunk_timeout(n)} s for {n} faces and was stopped; "
+                        "run the same command again") from None
+    if proc.returncode != 0:
+        last = (err or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        raise UserError(f"a face-rendering worker died ({last[0]}); nothing was written, run the same command again")
+    with open(out, "rb") as f:
+        return pickle.load(f)
 
 
 def _render_all(fn, seeds, workers):
-    """Yields fn(seed) in order, on `workers` processes."""
+    """Yields fn(seed) in order, on `workers` child processes.
+
+    Children run render_worker.py on fn's module file: fresh interpreters
+    that neither fork TensorFlow's threads (which deadlocks) nor import the
+    caller's __main__ (which re-runs a script without a main guard).
+    """
     if workers <= 1 or len(seeds) < 16:
         for s in seeds:
             yield fn(s)
         return
-    # forkserver, not fork: forking a process whose TensorFlow threads are
-    # running deadlocks the children.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([fn.__module__])
-    with ctx.Pool(workers, initializer=_init_worker) as pool:
-        yield from pool.imap(fn, seeds, chunksize=8)
+    chunks = [seeds[i:i + CHUNK] for i in range(0, len(seeds), CHUNK)]
+    with tempfile.TemporaryDirectory(prefix="render_") as folder:
+        running = []
+        try:
+            for i, chunk in enumerate(chunks):
+                if len(running) == workers:
+                    yield from _collect(*running.pop(0))
+                running.append(_start(fn, chunk, folder, i))
+            while running:
+                yield from _collect(*running.pop(0))
+        finally:
+            for proc, _, _ in running:
+                proc.kill()
+                proc.wait()
 
 
 class _RenderedFaces(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -145,8 +191,6 @@ class ICartoonFace(tfds.core.GeneratorBasedBuilder):
             description=__doc__)
 
     def _split_generators(self, dl_manager):
-        from isr_kd_tf.errors import UserError
-
         root = os.fspath(dl_manager.manual_dir)
         files = [p for p in image_io.list_images(root) if ICARTOON_PATTERN.search(p)] if os.path.isdir(root) else []
         if not files:
