@@ -3,6 +3,9 @@
 python -m isr_kd_tf.bench [--json] [--only=data_pipeline,...]
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import json
 import time
 

@@ -10,6 +10,9 @@ in-out, NHWC flatten), so values copy as they are. The output directory is a
 stage directory usable with --init_from.
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import os
 
 import keras

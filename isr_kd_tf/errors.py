@@ -8,9 +8,11 @@ class UserError(Exception):
 
 
 def run_main(main):
-    """Wraps an absl/CLI main so a UserError ends as one line, exit status 2."""
+    """Wraps an absl/CLI main: quiet logs unless --verbosity, and a UserError ends as one line, exit status 2."""
 
     def wrapped(*args, **kwargs):
+        from isr_kd_tf.console import quiet_logs
+        quiet_logs()
         try:
             return main(*args, **kwargs)
         except UserError as e:

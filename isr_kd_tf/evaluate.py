@@ -10,6 +10,9 @@ and FID where Inception weights are available. results.json / results.md go
 to --output (default: the first work directory).
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import json
 import os
 import sys

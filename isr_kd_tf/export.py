@@ -8,6 +8,9 @@ float32 [0, 255]. For PKDN the bicubic pre-upsampling and the padding to a
 multiple of 16 happen inside and are cropped away after.
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import dataclasses
 import json
 import os

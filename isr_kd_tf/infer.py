@@ -9,6 +9,9 @@ Unreadable files are named and skipped; the exit status is 1 if any was.
 Outputs are `<name>_x8.png`; an input is never overwritten.
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import os
 import sys
 

@@ -3,6 +3,9 @@
 python -m isr_kd_tf.preview --output=preview.png [--n=4] [--data_dir=...]
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 from absl import app, flags
 
 from isr_kd_tf import data, visualize

@@ -4,6 +4,9 @@ Every field of train_lib.Config is a flag with the same name and default;
 a flagfile picks the experiment.
 """
 
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 import dataclasses
 
 from absl import app, flags

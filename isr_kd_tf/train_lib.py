@@ -298,7 +298,6 @@ def optimizer(cfg, beta1, beta2):
 
 def _identity_net(cfg):
     if not cfg.identity_net:
-        logging.warning("identity loss is OFF: no --identity_net given (a face-embedding Keras model or SavedModel)")
         return None
     from isr_kd_tf.pretrained import load_identity_net
     return load_identity_net(cfg.identity_net)
@@ -398,6 +397,8 @@ def report(cfg, predictors, title, baseline, order=None):
                              predictors, pipeline_config(cfg), cfg.data_dir or None,
                              n=3 if cfg.method == "isr_kd" else 4)
     print(md, flush=True)
+    print(f"wrote {cfg.workdir}/results.md, results.json and samples.png; "
+          f"pictures and curves: tensorboard --logdir {cfg.workdir}/tensorboard", flush=True)
     return {"rows": rows, "baseline": baseline, **extra}
 
 
@@ -413,6 +414,8 @@ def run(cfg):
     if cfg.method == "pkdn":
         from pkdn_tf import experiment
         return experiment.run(cfg)
+    if not cfg.identity_net:
+        logging.warning("identity loss is OFF: no --identity_net given (a face-embedding Keras model or SavedModel)")
     trained = {}
     pretrained_dir = os.path.join(cfg.workdir, "pretrain")
     for stage in cfg.stages:

@@ -7,6 +7,9 @@ Parameters are matched by their official names (model/net.py's `down1.1`,
 `down_stage1.0.body.0`, ...), never by position: the official checkpoints
 store head and tail last, and the student's two MeanShift convs
 (`sub_mean`, `add_mean`), which its forward pass never uses, first. Layouts: OIHW -> HWIO, and the channels around the pixel (un)shuffle move
+from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
+quiet_startup(__name__)
+
 from PyTorch's c*4 + dy*2 + dx to TF's (dy*2 + dx)*C + c. The width and the
 blocks per group are read off the checkpoint. PyTorch is needed only here
 (`pip install -e .[torch]`).

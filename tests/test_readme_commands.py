@@ -56,17 +56,18 @@ def _smoke_counts(flagfile, cwd):
     return out
 
 
-def _run(args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _run(args, cwd, timeout=300, env=None):
+    env = {**os.environ, **(env or {}), "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {k: v for k, v in env.items() if v is not None}        # None: unset for this command
     out = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                          env=env)
     assert out.returncode == 0, f"{' '.join(args)} failed:\n{out.stderr[-3000:]}"
-    return out.stdout
+    return out.stdout + out.stderr
 
 
-def _train(flagfile, cwd, data_dir, *extra):
+def _train(flagfile, cwd, data_dir, *extra, env=None):
     return _run(["isr_kd_tf.train", f"--flagfile={flagfile}", f"--data_dir={data_dir}", *SMOKE,
-                 *_smoke_counts(flagfile, cwd), *extra], cwd)
+                 *_smoke_counts(flagfile, cwd), *extra], cwd, env=env)
 
 
 def _results(cwd, workdir):
@@ -131,7 +132,21 @@ def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     _infer(cwd, "export/pkdn", "sr_pkdn")
 
 
-def test_the_isr_kd_demo_flagfile(user_dir, data_dir):
-    out = _train("flags/demo.cfg", str(user_dir), data_dir, f"--target_data={TINY_TARGET}", "--source_count=4",
-                 "--target_count=8")
-    assert "| incremental_no_kd | target |" in out
+CXX_LOG = re.compile(r"^[IWE]\d{4} [\d:.]+\s+\d+ \S+\] ", re.M)     # C++ and absl-formatted log lines
+
+
+def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(user_dir, data_dir):
+    """Default output: stages, progress, the table, where the files went; --verbosity brings the rest back."""
+    args = ("flags/demo.cfg", str(user_dir), data_dir, f"--target_data={TINY_TARGET}", "--source_count=4",
+            "--target_count=8")
+    quiet_env = {"TF_CPP_MIN_LOG_LEVEL": None}      # as a newcomer's shell has it
+    out = _train(*args, env=quiet_env)
+    assert "| incremental_no_kd | target |" in out and "== stage finetune" in out and "tensorboard --logdir" in out
+    assert len(out.splitlines()) <= 40, out
+    for chatter in ("cuda", "oneDNN", "cpu_feature_guard", "absl::InitializeLog", "Load dataset info"):
+        assert chatter not in out, chatter
+    assert not CXX_LOG.search(out), out
+    loud = _train(*args, "--verbosity=0", "--workdir=runs/loud", env=quiet_env)
+    assert "Load dataset info" in loud and CXX_LOG.search(loud)
+    own = _train(*args, "--workdir=runs/own", env={"TF_CPP_MIN_LOG_LEVEL": "0"})    # the user's own level wins
+    assert CXX_LOG.search(own)

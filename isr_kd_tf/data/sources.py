@@ -6,6 +6,8 @@ where the source has it, `parsing` (uint8 HxW, BiSeNet's 19 classes).
 """
 
 import logging
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -38,8 +40,9 @@ def builder(name, data_dir=None):
     if not b.is_prepared():
         base = name.split("/")[0].split(":")[0]
         if base in builders.BUNDLED:
-            logging.info("building %s offline in %s", name, b.data_dir_root)
-            b.download_and_prepare()
+            print(f"building the bundled {name} set in {b.data_dir_root} (once; under a minute)", flush=True)
+            with contextlib.redirect_stdout(io.StringIO()):    # tfds' "Downloading ..." lines: nothing is downloaded
+                b.download_and_prepare()
         elif base == "celeb_a":
             try:
                 b.download_and_prepare()
