@@ -11,11 +11,11 @@ from absl import app, flags
 from isr_kd_tf import data, visualize
 from isr_kd_tf.errors import run_main
 
-flags.DEFINE_string("output", "preview.png", "PNG file to write.")
-flags.DEFINE_integer("n", 4, "Examples per domain.")
+flags.DEFINE_string("output", "preview.png", "PNG file to write (one row per example).")
+flags.DEFINE_integer("n", 4, "Examples shown per domain.")
 flags.DEFINE_string("data_dir", None, "tfds data dir (default: ~/tensorflow_datasets).")
-flags.DEFINE_string("source", "synthetic_faces", "Real-face dataset.")
-flags.DEFINE_string("target", "avatar_faces", "Cartoon dataset.")
+flags.DEFINE_string("source", "synthetic_faces", "Real-face dataset to show (a tfds name or folder:PATH).")
+flags.DEFINE_string("target", "avatar_faces", "Cartoon dataset to show (a tfds name or folder:PATH).")
 FLAGS = flags.FLAGS
 
 COLUMNS = ["HR", "LR x8", "edge 32", "edge 64", "edge 128", "parsing"]

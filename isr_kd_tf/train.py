@@ -1,7 +1,7 @@
 """python -m isr_kd_tf.train --flagfile=flags/demo.cfg
 
-Every field of train_lib.Config is a flag with the same name and default;
-a flagfile picks the experiment.
+Every field of train_lib.Config is a flag with the same name, default and
+help text (`--helpfull` lists them); a flagfile picks the experiment.
 """
 
 from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
@@ -18,9 +18,14 @@ _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFI
            str: flags.DEFINE_string, tuple: flags.DEFINE_list}
 
 for _field in dataclasses.fields(train_lib.Config):
-    _DEFINE[type(_field.default)](_field.name, list(_field.default) if isinstance(_field.default, tuple)
-                                  else _field.default, f"See train_lib.Config.{_field.name}.")
-flags.DEFINE_string("jit", "auto", "XLA: auto (on only with a GPU) | on | off. Overrides --jit_compile.")
+    _help, _choices = _field.metadata["help"], _field.metadata["choices"]
+    if _choices:
+        flags.DEFINE_enum(_field.name, _field.default, _choices, _help)
+    else:
+        _DEFINE[type(_field.default)](_field.name, list(_field.default) if isinstance(_field.default, tuple)
+                                      else _field.default, _help)
+flags.DEFINE_string("jit", "auto", "XLA for the training step: auto (on only with a GPU), on or off; overrides "
+                    "--jit_compile.")
 FLAGS = flags.FLAGS
 
 

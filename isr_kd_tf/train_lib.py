@@ -28,80 +28,140 @@ STAGES = ("pretrain", "incremental", "finetune")
 ROW_NAME = {"pretrain": "pretrained", "incremental": "incremental_kd", "finetune": "incremental_no_kd"}
 
 
+def _setting(default, help, choices=None):
+    """A Config field with its flag's help text (and its choices, which make it an enum flag)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclasses.dataclass
 class Config:
-    """Every experiment setting of both papers; flagfiles override these defaults."""
-    method: str = "isr_kd"            # isr_kd | pkdn
-    workdir: str = "runs/isr_kd"
-    stages: tuple = ("pretrain",)     # isr_kd: pretrain, incremental, finetune; pkdn: teacher, student, student_no_kd
-    init_from: str = ""               # isr_kd: pre-trained generator; pkdn: trained teacher (workdir or stage dir)
-    data_dir: str = ""
-    source_data: str = "celeb_a"      # real faces (PKDN's only dataset)
-    target_data: str = "icartoonface"  # cartoons
-    pretrain_data: str = "source"     # which domain pre-training uses: source | target
-    source_count: int = 10000         # real faces mixed into incremental training (0 = none)
-    target_count: int = 20000         # cartoons in incremental training (0 = all)
-    eval_limit: int = 0               # test images per domain (0 = all)
-    width: float = 1.0
-    extra_convs: int = 0
-    fresh_discriminator: bool = False  # incremental/finetune: D and Adam start fresh instead of from --init_from
-    hr_size: int = 128
-    scale: int = 8
-    degradation: str = "box"
-    edge_thresholds: str = "fixed"
-    alpha: float = 5.0
-    beta: float = 0.01
-    lambda_rec: float = 1.0
-    lambda_edge: float = 0.3
-    lambda_lce: float = 1.0
-    lambda_id: float = 1.0
-    lambda_adv: float = 0.005
-    d_loss_scale: float = 1.0
-    lce_transform: str = "yuv"
-    identity_net: str = ""            # Keras model / SavedModel giving face embeddings
-    identity_temperature: float = 0.1
-    # PKDN (paper-details §2); width scales its 64 channels too
-    teacher_pfb: bool = True          # False: Table 2 "w/o PFB" (each PFB stack -> the student's RCAG)
-    teacher_ffb: bool = True          # False: Table 2 "w/o FFB"
-    teacher_arch: str = "pkdn"        # pkdn | kdfsrnet (LR + parsing at the head, 2 RCABs per group)
-    pfb_per_stage: int = 2
-    ffb_outer_residual: bool = True
-    student_blocks: int = 6           # RCABs per group
-    student_ffb: bool = False
-    parsing_encoding: str = "color"   # color (KDFSRNet's 3-channel image) | onehot (19 channels)
-    parsing_net: str = ""             # face-parsing network (.keras / SavedModel) labelling datasets without maps
-    parsing_cache: str = ""           # its labels' folder (default: <workdir>/parsing_cache)
-    lambda_ts: float = 0.1
-    lambda_fs: float = 10.0
-    distill_epochs: int = 10          # lambda_fs decays linearly to 0 over these; both KD terms end with them
-    augment: bool = True              # flip + rot90
-    rotate_prob: float = 0.5          # chance of a rot90 by 90/180/270 (ISR-KD code 0.5; KDFSRNet 0.75)
-    weight_init: str = "keras"        # PKDN layers: keras (Glorot, zero bias) | torch (PyTorch defaults, KDFSRNet)
-    learning_rate: float = 1e-4
-    g_beta1: float = 0.9
-    g_beta2: float = 0.999
-    d_beta1: float = 0.9
-    d_beta2: float = 0.999
-    epsilon: float = 1e-8
-    batch_size: int = 1
-    epochs: int = 200
-    steps_per_epoch: int = 0          # 0 = training images / batch size
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 50
-    val_images: int = 32              # validation images per domain scored every --log_every steps (0 = off)
-    seed: int = 0
-    deterministic: bool = False
-    jit_compile: bool = False
-    strategy: str = "default"         # default | mirrored (every local GPU, or the logical CPUs)
-    mixed_precision: bool = False     # bfloat16 compute on CPU, float16 + loss scaling on GPU
-    eval_crop_border: int = 0
-    eval_quantize: bool = True        # clip and round SR to uint8 values before PSNR/SSIM
-    fid_graph: str = ""               # TF-FID Inception GraphDef (classify_image_graph_def.pb; default: fid.GRAPH_CACHE)
-    inception_weights: str = ""       # fallback FID network: Keras InceptionV3 'notop' .h5 (labelled, not comparable)
-    eval_jpeg_quality: int = 0        # score SR and HR after a JPEG round trip (the official ISR-KD test: 95); 0 = off
-    eval_y_channel: bool = False
-    verbose: int = 1
+    """Every experiment setting of both papers; flagfiles override these defaults.
+
+    Each field is a flag of `python -m isr_kd_tf.train` with the same name,
+    default and help text.
+    """
+    # --- the run
+    method: str = _setting("isr_kd", "Which paper's experiment: isr_kd (ISR-KD) or pkdn (PKDN).", ("isr_kd", "pkdn"))
+    workdir: str = _setting("runs/isr_kd", "Folder for checkpoints, TensorBoard logs, results.md/json and samples.png.")
+    stages: tuple = _setting(("pretrain",), "Comma-separated stages, run in order. isr_kd: pretrain (G_S on one "
+                             "domain), incremental (with distillation), finetune (no distillation, Cartoon-CelebA-1 "
+                             "style); pkdn: teacher, student, student_no_kd.")
+    init_from: str = _setting("", "Start from a trained run (work dir, stage dir or weights file): isr_kd the "
+                              "pre-trained G_S (and its D and Adam state), pkdn the trained teacher.")
+    data_dir: str = _setting("", "tfds data folder (bundled sets are built there once; manual downloads go in "
+                             "<data_dir>/downloads/manual). Empty: tfds' default.")
+    source_data: str = _setting("celeb_a", "Real-face dataset (ISR-KD's old domain, PKDN's only one): a tfds name "
+                                "(celeb_a, synthetic_faces, celeba_dic, helen, celebamask_hq; /tiny etc. for a size) "
+                                "or folder:PATH.")
+    target_data: str = _setting("icartoonface", "Cartoon dataset, ISR-KD's new domain: icartoonface, avatar_faces "
+                                "or folder:PATH.")
+    pretrain_data: str = _setting("source", "Which domain ISR-KD pre-training uses: source (Table I) or target "
+                                  "(Table IV, cartoons first).", ("source", "target"))
+    source_count: int = _setting(10000, "Old-domain images mixed into ISR-KD incremental training (Cartoon-CelebA-N: "
+                                 "0, 10000 or 20000; 0 = none); PKDN: training images (0 = all).")
+    target_count: int = _setting(20000, "New-domain images in ISR-KD incremental training (Cartoon-CelebA-N: 20000 "
+                                 "or 50000; 0 = all).")
+    eval_limit: int = _setting(0, "Test images per test set (0 = all).")
+    # --- networks
+    width: float = _setting(1.0, "Channel-width multiplier of every network (1 = the papers'; 0.125 etc. for CPU "
+                            "runs).")
+    extra_convs: int = _setting(0, "ISR-KD Table V: extra 3x3 ReLU convs before RGB (6 in the paper), each keeping "
+                                "the 128 channels there; random at the start, every other layer from G_S.")
+    fresh_discriminator: bool = _setting(False, "ISR-KD incremental/finetune: start D and both Adam states fresh "
+                                         "instead of restoring them from --init_from's checkpoint (the official "
+                                         "code restores them).")
+    hr_size: int = _setting(128, "HR image side in pixels (both papers: 128).")
+    scale: int = _setting(8, "Super-resolution factor (both papers: 8).")
+    degradation: str = _setting("box", "How LR is made: box (the official ISR-KD code's cascaded x0.5 bilinear = an "
+                                "8x8 mean) or bicubic (anti-aliased, the PKDN / DIC protocol).", ("box", "bicubic"))
+    edge_thresholds: str = _setting("fixed", "Canny thresholds of the ISR-KD edge targets: fixed (50/255, the "
+                                    "official code) or adaptive (Otsu high, half of it low, as the paper words it).",
+                                    ("fixed", "adaptive"))
+    # --- ISR-KD losses (paper-details §1.5-1.7)
+    alpha: float = _setting(5.0, "ISR-KD response-distillation weight: MSE between student and teacher SR "
+                            "(Table III: 5, 10, 15; chosen 5).")
+    beta: float = _setting(0.01, "ISR-KD feature-distillation weight: MSE between bottleneck features "
+                           "(Table III: 0.01-0.08; chosen 0.01).")
+    lambda_rec: float = _setting(1.0, "ISR-KD weight of the reconstruction MSE (paper: 1).")
+    lambda_edge: float = _setting(0.3, "ISR-KD weight of the edge MSE, summed over the three scales (official "
+                                  "code: 0.3).")
+    lambda_lce: float = _setting(1.0, "ISR-KD weight of the luminance-chrominance MSE (paper: 1).")
+    lambda_id: float = _setting(1.0, "ISR-KD weight of the identity loss (paper: 1; needs --identity_net).")
+    lambda_adv: float = _setting(0.005, "ISR-KD weight of the generator's adversarial loss (official code: 0.005).")
+    d_loss_scale: float = _setting(1.0, "Factor on the discriminator loss (the official code used 1000).")
+    lce_transform: str = _setting("yuv", "Colour transform of the luminance-chrominance loss: yuv (TF's "
+                                  "rgb_to_yuv, the official code) or ycbcr (BT.601).", ("yuv", "ycbcr"))
+    identity_net: str = _setting("", "Face-embedding network for the ISR-KD identity loss (.keras / .h5 / "
+                                 "SavedModel, [0, 255] RGB in, embeddings out; the paper's 512-d Inception). "
+                                 "Empty: the loss is off.")
+    identity_temperature: float = _setting(0.1, "Softmax temperature of the identity loss's Jensen-Shannon "
+                                           "divergence between embeddings.")
+    # --- PKDN (paper-details §2); width scales its 64 channels too
+    teacher_pfb: bool = _setting(True, "PKDN teacher with parsing-map fusion blocks; --noteacher_pfb: Table 2 "
+                                 "'w/o PFB' (each PFB stack -> the student's RCAG).")
+    teacher_ffb: bool = _setting(True, "PKDN teacher with feature fusion blocks in the decoder; --noteacher_ffb: "
+                                 "Table 2 'w/o FFB'.")
+    teacher_arch: str = _setting("pkdn", "PKDN teacher network: pkdn (PFB/FFB) or kdfsrnet (LR + parsing image at "
+                                 "the head, 2 RCABs per group: the KDFSRNet baseline).", ("pkdn", "kdfsrnet"))
+    pfb_per_stage: int = _setting(2, "Parsing-map fusion blocks per PKDN teacher stage (the paper is silent; 2).")
+    ffb_outer_residual: bool = _setting(True, "FFB = F + CA(F + RB(RB(F - F_enc))); --noffb_outer_residual drops "
+                                        "the leading F +.")
+    student_blocks: int = _setting(6, "RCABs per group of the PKDN student (KDFSRNet: 6, 5,203,995 parameters).")
+    student_ffb: bool = _setting(False, "Give the PKDN student feature fusion blocks too (the paper is silent; "
+                                 "off).")
+    parsing_encoding: str = _setting("color", "How the PKDN teacher sees parsing maps: color (KDFSRNet's 3-channel "
+                                     "BiSeNet palette image) or onehot (19 channels).", ("color", "onehot"))
+    parsing_net: str = _setting("", "Face-parsing network (.keras / SavedModel, 19 BiSeNet classes at 512x512) that "
+                                "labels datasets without parsing maps, once.")
+    parsing_cache: str = _setting("", "Folder for --parsing_net's labels (default: <workdir>/parsing_cache).")
+    lambda_ts: float = _setting(0.1, "PKDN/KDFSRNet weight of L1(teacher SR, student SR), on through epoch "
+                                "--distill_epochs (KDFSRNet: 0.1).")
+    lambda_fs: float = _setting(10.0, "PKDN/KDFSRNet weight of the feature distillation (mean L1 over the nine "
+                                "taps) at epoch 0, decaying linearly to 0 at --distill_epochs (KDFSRNet: 10).")
+    distill_epochs: int = _setting(10, "Epoch index at which lambda_fs reaches 0; both distillation terms are off "
+                                   "after it (KDFSRNet: 10).")
+    weight_init: str = _setting("keras", "PKDN layers' initialisation: keras (Glorot-uniform, zero bias) or torch "
+                                "(PyTorch's defaults, as KDFSRNet trains; set in flags/pkdn/common.cfg).",
+                                ("keras", "torch"))
+    # --- data augmentation
+    augment: bool = _setting(True, "Random horizontal flip (p = 0.5) and rot90 of training batches.")
+    rotate_prob: float = _setting(0.5, "Chance of a rot90 by 90/180/270 degrees (uniform among them): 0.5 as the "
+                                  "ISR-KD code, 0.75 as KDFSRNet (k = 0..3 each 1/4).")
+    # --- optimisation
+    learning_rate: float = _setting(1e-4, "Adam learning rate of every network (both papers: 1e-4).")
+    g_beta1: float = _setting(0.9, "Adam beta1 of the generator / PKDN network.")
+    g_beta2: float = _setting(0.999, "Adam beta2 of the generator / PKDN network (ISR-KD code: 0.999; "
+                              "KDFSRNet: 0.99).")
+    d_beta1: float = _setting(0.9, "Adam beta1 of the ISR-KD discriminator.")
+    d_beta2: float = _setting(0.999, "Adam beta2 of the ISR-KD discriminator.")
+    epsilon: float = _setting(1e-8, "Adam epsilon (both papers: 1e-8).")
+    batch_size: int = _setting(1, "Images per training step (ISR-KD code: 1; KDFSRNet: 8).")
+    epochs: int = _setting(200, "Training epochs per stage (ISR-KD code: 200; KDFSRNet: 400).")
+    steps_per_epoch: int = _setting(0, "Steps per epoch (0 = training images / batch size).")
+    checkpoint_every: int = _setting(1000, "Steps between checkpoints (a run resumes from the newest).")
+    keep_checkpoints: int = _setting(3, "Checkpoints kept per stage.")
+    log_every: int = _setting(50, "Steps between TensorBoard summaries (losses, image grids, validation).")
+    val_images: int = _setting(32, "Validation images per test set scored every --log_every steps (0 = off).")
+    seed: int = _setting(0, "Seed of weights, data selection, shuffling and augmentation.")
+    deterministic: bool = _setting(False, "Deterministic TensorFlow ops: a resumed run equals an uninterrupted one "
+                                   "bit for bit (slower).")
+    jit_compile: bool = _setting(False, "XLA-compile the training step (set by --jit; on this kind of CPU graph mode "
+                                 "with oneDNN is faster).")
+    strategy: str = _setting("default", "default (one device) or mirrored (every local GPU, or the logical CPUs).",
+                             ("default", "mirrored"))
+    mixed_precision: bool = _setting(False, "Compute in bfloat16 on a CPU, float16 with loss scaling on a GPU; "
+                                     "variables and losses stay float32.")
+    # --- evaluation
+    eval_crop_border: int = _setting(0, "Pixels cropped from each border before PSNR/SSIM (ISR-KD: 0; PKDN: 8).")
+    eval_quantize: bool = _setting(True, "Clip and round SR to uint8 values before scoring, as a saved image is.")
+    fid_graph: str = _setting("", "TF-FID Inception graph for FID (classify_image_graph_def.pb of "
+                              "inception-2015-12-05.tgz; default: ~/.keras/models/ if there).")
+    inception_weights: str = _setting("", "Fallback FID network without --fid_graph: Keras InceptionV3 'notop' .h5; "
+                                      "its FID is labelled and not comparable with published ones.")
+    eval_jpeg_quality: int = _setting(0, "Score SR and HR after a JPEG round trip at this quality (the official "
+                                      "ISR-KD test.py: 95); 0 = off.")
+    eval_y_channel: bool = _setting(False, "PSNR/SSIM on the BT.601 Y channel (PKDN) instead of RGB (ISR-KD).")
+    verbose: int = _setting(1, "Keras progress bar: 0 none, 1 a live bar, 2 one line per epoch.")
 
 
 def check_writable(workdir):

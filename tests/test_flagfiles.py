@@ -1,7 +1,10 @@
 import glob
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,3 +51,38 @@ def test_absent_data_stops_with_one_line_naming_the_files(tmp_path):
     assert out.returncode == 2, out.stderr[-2000:]
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: icartoonface") and "personai_icartoonface_rectrain" in last
+
+
+ENTRY_POINTS = ["isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd_tf.convert",
+                "pkdn_tf.convert", "isr_kd_tf.preview", "isr_kd_tf.bench"]
+
+
+def _own_flags(module, text):
+    """{flag: help} of the flags the module itself defines, from its --helpfull text."""
+    section = text.split(module.replace(".", "/") + ".py:\n", 1)[1].split("\n\n", 1)[0]
+    found, name = {}, None
+    for line in section.splitlines():
+        m = re.match(r"  --(?:\[no\])?(\w+): ?(.*)", line)
+        if m:
+            name = m.group(1)
+            found[name] = m.group(2)
+        elif name and line.startswith("    ") and not line.strip().startswith("("):
+            found[name] += " " + line.strip()
+    return found
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_flag_explains_itself(module):
+    out = subprocess.run([sys.executable, "-m", module, "--helpfull"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode in (0, 1) and out.stdout, out.stderr[-2000:]     # absl's --helpfull exits 1
+    own = _own_flags(module, out.stdout)
+    assert own, out.stdout[:2000]
+    for name, text in own.items():
+        assert len(text.split()) >= 3 and "See train_lib" not in text, (name, text)
+    if module == "isr_kd_tf.train":
+        import dataclasses
+        from isr_kd_tf import train_lib
+        assert set(own) == {f.name for f in dataclasses.fields(train_lib.Config)} | {"jit"}
+        assert "(Table III: 5, 10, 15; chosen 5)" in own["alpha"]
+        assert "<box|bicubic>" in out.stdout      # choices are listed and enforced
