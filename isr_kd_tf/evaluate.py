@@ -6,8 +6,9 @@
 
 Each work directory's trained stages (newest checkpoints) are scored on its
 test sets with its own protocol (ISR-KD: RGB, no crop; PKDN: Y, 8-pixel crop),
-and FID where Inception weights are available. results.json / results.md go
-to --output (default: the first work directory).
+with a bicubic row, and FID where a FID network is available. results.json /
+results.md go to --output (default: a folder inside the first work directory,
+so the run's own results stay).
 """
 
 from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
@@ -93,6 +94,11 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
     return rows
 
 
+def default_output(workdir, similarity_to=""):
+    """A folder of its own inside the first work directory: the run's own results.json stays."""
+    return os.path.join(workdir, f"similarity_to_{similarity_to}" if similarity_to else "evaluation")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -102,7 +108,7 @@ def main(argv):
     extractor = fid.fid_network(FLAGS.fid_graph, FLAGS.inception_weights)
     rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, checkpoint=FLAGS.checkpoint,
                     data_dir=FLAGS.data_dir, extractor=extractor)
-    out = FLAGS.output or FLAGS.workdir[0]
+    out = FLAGS.output or default_output(FLAGS.workdir[0], FLAGS.similarity_to)
     os.makedirs(out, exist_ok=True)
     models = [r["model"] for r in rows]
     baseline = FLAGS.baseline or next((m for m in models if m.endswith("pretrained")),
@@ -127,5 +133,6 @@ if __name__ == "__main__":
                         "inception-2015-12-05.tgz) for FID; default: " + fid.GRAPH_CACHE + " if present.")
     flags.DEFINE_string("inception_weights", "", "Fallback FID network when there is no --fid_graph: Keras "
                         "InceptionV3 'notop' .h5 (its FID is labelled and not comparable with published ones).")
-    flags.DEFINE_string("output", "", "Where results.json / results.md go (default: the first workdir).")
+    flags.DEFINE_string("output", "", "Folder for results.json / results.md (default: <first workdir>/evaluation, "
+                        "or <first workdir>/similarity_to_<model>).")
     app.run(main)

@@ -110,35 +110,3 @@ def test_jpeg_scoring_equals_scoring_files_written_and_read_as_the_official_test
         want.append(peak_signal_noise_ratio(b, a, data_range=255))
     assert got == pytest.approx(np.mean(want), abs=1e-3)
     assert got != pytest.approx(evaluation.score(lambda b: sr, [batch])["psnr"], abs=1e-3)
-
-
-def _trained(tmp_path, data_dir, name):
-    cfg = train_lib.Config(workdir=str(tmp_path / name), data_dir=data_dir, source_data=TINY_SOURCE,
-                           target_data=TINY_TARGET, stages=("pretrain", "incremental"), source_count=8,
-                           target_count=16, width=0.0625, hr_size=64, batch_size=4, epochs=1, steps_per_epoch=1,
-                           checkpoint_every=1, log_every=1, val_images=0, verbose=0, eval_limit=4)
-    train_lib.run(cfg)
-    return cfg
-
-
-def test_evaluate_makes_one_table_of_several_runs_and_a_similarity_table(tmp_path, data_dir):
-    a, b = _trained(tmp_path, data_dir, "run_a"), _trained(tmp_path, data_dir, "run_b")
-    rows = evaluate.evaluate([a.workdir, b.workdir], limit=4)
-    assert {r["model"] for r in rows} == {"run_a/bicubic", "run_a/pretrained", "run_a/incremental_kd",
-                                          "run_b/bicubic", "run_b/pretrained", "run_b/incremental_kd"}
-    own = json.load(open(os.path.join(a.workdir, "results.json")))["rows"]
-    mine = {(r["model"], r["test"]): r["psnr"] for r in rows}
-    for r in own:   # the CLI's numbers are the run's own
-        assert mine[("run_a/" + r["model"], r["test"])] == pytest.approx(r["psnr"], abs=1e-4)
-    sim = evaluate.evaluate([a.workdir], limit=4, similarity_to="pretrained")
-    assert [r["model"] for r in sim] == ["incremental_kd", "incremental_kd"]
-    assert all(r["psnr"] > 20 for r in sim)      # one step of training: outputs still close
-    with pytest.raises(UserError, match="similarity_to"):
-        evaluate.evaluate([a.workdir], similarity_to="teacher")
-    from isr_kd_tf import export
-    exported = str(tmp_path / "export")
-    export.export(a.workdir, exported)
-    rows = [r for r in evaluate.evaluate([exported], limit=4, data_dir=data_dir) if r["model"] != "bicubic"]
-    assert [r["model"] for r in rows] == ["incremental_kd", "incremental_kd"]
-    for r in rows:   # the export scores as its checkpoint did
-        assert r["psnr"] == pytest.approx(mine[("run_a/incremental_kd", r["test"])], abs=1e-3)

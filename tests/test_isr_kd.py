@@ -202,21 +202,6 @@ def _cfg(tmp_path, data_dir, **kw):
     return train_lib.Config(**base)
 
 
-def test_all_stages_run_and_write_results(tmp_path, data_dir):
-    cfg = _cfg(tmp_path, data_dir, stages=("pretrain", "incremental", "finetune"))
-    result = train_lib.run(cfg)
-    models = {(r["model"], r["test"]) for r in result["rows"]}
-    assert len(models) == 8 and ("bicubic", "target") in models
-    saved = json.load(open(os.path.join(cfg.workdir, "results.json")))
-    assert saved["rows"] == result["rows"]
-    for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/generator.weights.h5"):
-        assert os.path.exists(os.path.join(cfg.workdir, f)), f
-    lists = os.listdir(os.path.join(cfg.workdir, "lists", "incremental"))
-    assert len(lists) == 2
-    assert "(+" in open(os.path.join(cfg.workdir, "results.md")).read() or "(-" in open(
-        os.path.join(cfg.workdir, "results.md")).read()
-
-
 def test_a_stopped_stage_resumes_from_its_checkpoint(tmp_path, data_dir, capsys):
     cfg = _cfg(tmp_path, data_dir, stages=("pretrain",), steps_per_epoch=2)
     train_lib.train_stage(cfg, "pretrain", "")

@@ -133,32 +133,6 @@ def _cfg(tmp_path, data_dir, **kw):
     return train_lib.Config(**base)
 
 
-def test_teacher_then_students_run_and_write_results(tmp_path, data_dir):
-    cfg = _cfg(tmp_path, data_dir)
-    result = train_lib.run(cfg)
-    assert [r["model"] for r in result["rows"]] == ["bicubic", "teacher", "student_kd", "student_no_kd"]
-    saved = json.load(open(os.path.join(cfg.workdir, "results.json")))
-    assert saved["rows"] == result["rows"] and saved["baseline"] == "student_no_kd"
-    for f in ("results.md", "samples.png", "teacher/DONE", "student/model.weights.h5", "tensorboard/student"):
-        assert os.path.exists(os.path.join(cfg.workdir, f)), f
-    # the student alone, distilled from the finished teacher in another workdir
-    again = _cfg(tmp_path, data_dir, workdir=str(tmp_path / "again"), stages=("student",), init_from=cfg.workdir)
-    assert [r["model"] for r in train_lib.run(again)["rows"]] == ["bicubic", "teacher", "student_kd"]
-
-
-@pytest.mark.parametrize("kw, message", [
-    (dict(stages=("student",)), "no teacher"),
-    (dict(stages=("pretrain",)), "not one of"),
-    (dict(hr_size=40), "multiple of 16"),
-    (dict(parsing_encoding="rgb"), "parsing_encoding"),
-    (dict(teacher_arch="fsrnet"), "teacher_arch"),
-    (dict(method="srgan"), "method"),
-])
-def test_bad_pkdn_settings_are_rejected_before_work(tmp_path, kw, message):
-    with pytest.raises(UserError, match=message):
-        train_lib.check(_cfg(tmp_path, "", **kw))
-
-
 def test_a_teacher_needs_a_dataset_with_parsing_maps(tmp_path, data_dir):
     with pytest.raises(UserError, match="no parsing maps"):
         train_lib.run(_cfg(tmp_path, data_dir, source_data=TINY_TARGET, stages=("teacher",)))

@@ -113,9 +113,19 @@ def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     table1 = _run(["isr_kd_tf.evaluate", "--workdir=runs/isr_kd/cartoon_celeba_1",
                    "--workdir=runs/isr_kd/cartoon_celeba_2", "--output=runs/table1"], cwd)
     assert "| cartoon_celeba_2/incremental_kd | source |" in table1 and "cartoon_celeba_1/bicubic" in table1
+    evaluated = {(r["model"], r["test"]): r["psnr"] for r in _results(cwd, "runs/table1")["rows"]}
+    for r in _results(cwd, "runs/isr_kd/cartoon_celeba_2")["rows"]:      # the CLI's numbers are the run's own
+        assert evaluated[("cartoon_celeba_2/" + r["model"], r["test"])] == pytest.approx(r["psnr"], abs=1e-4)
     table2 = _run(["isr_kd_tf.evaluate", "--workdir=runs/isr_kd/cartoon_celeba_2", "--similarity_to=pretrained"], cwd)
     assert re.search(r"\| incremental_kd \| target \| \d+\.\d{4}", table2)
+    similar = _results(cwd, "runs/isr_kd/cartoon_celeba_2/similarity_to_pretrained")["rows"]
+    assert [r["model"] for r in similar] == ["incremental_kd", "incremental_kd"]     # against G_S, no bicubic
     _run(["isr_kd_tf.export", "--workdir=runs/isr_kd/cartoon_celeba_2", "--output=export/cc2"], cwd)
+    scored = _run(["isr_kd_tf.evaluate", "--workdir=export/cc2", "--output=runs/export_scores"], cwd)
+    assert "| incremental_kd | source |" in scored
+    for r in _results(cwd, "runs/export_scores")["rows"]:                  # the export scores as its checkpoint
+        if r["model"] == "incremental_kd":
+            assert r["psnr"] == pytest.approx(evaluated[("cartoon_celeba_2/incremental_kd", r["test"])], abs=1e-3)
     _infer(cwd, "export/cc2", "sr")
 
 
@@ -123,6 +133,11 @@ def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     cwd = str(user_dir)
     for flagfile in PKDN:
         _train(flagfile, cwd, data_dir, "--pfb_per_stage=1", "--student_blocks=1")
+    demo = _results(cwd, "runs/pkdn_demo")
+    assert [r["model"] for r in demo["rows"]] == ["bicubic", "teacher", "student_kd", "student_no_kd"]
+    assert demo["baseline"] == "student_no_kd"
+    for f in ("results.md", "samples.png", "teacher/DONE", "student/model.weights.h5", "tensorboard/student"):
+        assert os.path.exists(os.path.join(cwd, "runs/pkdn_demo", f)), f
     student = _results(cwd, "runs/pkdn/celeba")
     assert {r["model"] for r in student["rows"]} == {"bicubic", "teacher", "student_kd"}
     assert student["protocol"] == {"y_channel": True, "crop_border": 8, "jpeg_quality": 0}
@@ -142,6 +157,12 @@ def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(us
     quiet_env = {"TF_CPP_MIN_LOG_LEVEL": None}      # as a newcomer's shell has it
     out = _train(*args, env=quiet_env)
     assert "| incremental_no_kd | target |" in out and "== stage finetune" in out and "tensorboard --logdir" in out
+    demo = os.path.join(str(user_dir), "runs/demo")
+    assert {(r["model"], r["test"]) for r in _results(str(user_dir), "runs/demo")["rows"]} == {
+        (m, t) for m in ("bicubic", "pretrained", "incremental_kd", "incremental_no_kd") for t in ("source", "target")}
+    for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/generator.weights.h5"):
+        assert os.path.exists(os.path.join(demo, f)), f
+    assert len(os.listdir(os.path.join(demo, "lists", "incremental"))) == 2      # both domains' exact lists
     assert len(out.splitlines()) <= 40, out
     for chatter in ("cuda", "oneDNN", "cpu_feature_guard", "absl::InitializeLog", "Load dataset info"):
         assert chatter not in out, chatter
