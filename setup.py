@@ -13,6 +13,9 @@ setup(
     version="0.1.0",
     description=__doc__,
     packages=find_packages(include=["isr_kd_tf", "isr_kd_tf.*", "pkdn_tf", "pkdn_tf.*"]),
+    # the methods the framework finds by name (isr_kd_tf.methods); a new paper adds its line here
+    entry_points={"isr_kd_tf.methods": ["isr_kd = isr_kd_tf.isr_kd.method:METHOD",
+                                        "pkdn = pkdn_tf.method:METHOD"]},
     python_requires=">=3.10",
     install_requires=requirements,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "torch==2.13.0",

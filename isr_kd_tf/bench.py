@@ -81,7 +81,7 @@ def _warm(fn, batch):
         _sync(fn(batch))
 
 
-def _time_steps(fn, batch, steps):
+def time_steps(fn, batch, steps):
     """Seconds per call, averaged over `steps` calls after `_warm`."""
     _warm(fn, batch)
     t = time.perf_counter()
@@ -189,7 +189,7 @@ def union_length(intervals):
     return total
 
 
-def _step_report(name, make_step, batch, steps, peak, **info):
+def step_report(name, make_step, batch, steps, peak, **info):
     """Graph mode and XLA timings of a train step, with FLOPs and the share of the matmul peak."""
     import statistics
 
@@ -211,7 +211,7 @@ def _step_report(name, make_step, batch, steps, peak, **info):
                 result["contraction_share"] = round(share, 3)
                 result["fraction_if_only_contractions"] = round(local / share, 3)
         else:
-            step_s = _time_steps(fn, batch, steps)
+            step_s = time_steps(fn, batch, steps)
         result[f"{mode}_step_s"] = round(step_s, 4)
         result[f"{mode}_achieved_gflops"] = round(result["gflop"] / step_s, 1)
     result["step_s"] = result["graph_step_s"]
@@ -221,151 +221,23 @@ def _step_report(name, make_step, batch, steps, peak, **info):
     return result
 
 
-def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, steps=3, peak=None, **_):
-    """The incremental GAN step at paper width: teacher + G + D, half source, half target."""
-    import keras
-    import tensorflow as tf
-    from isr_kd_tf import data
-    from isr_kd_tf.models import build_discriminator, build_generator
-    from isr_kd_tf.optim import FusedAdam
-    from isr_kd_tf.trainer import ISRKDTrainer, copy_generator
-
-    peak = peak or peak_matmul_gflops()
-    hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
-    batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
-                        data.PipelineConfig(hr_size=hr_size))
-
-    def make_step():
-        keras.utils.set_random_seed(0)
-        g = build_generator(width)
-        trainer = ISRKDTrainer(g, build_discriminator(width, hr_size), copy_generator(g), "incremental")
-        trainer.compile(FusedAdam(1e-4), FusedAdam(1e-4))
-        trainer.g_optimizer.build(g.trainable_variables)
-        trainer.d_optimizer.build(trainer.discriminator.trainable_variables)
-        return trainer.train_step
-
-    return _step_report("isr_kd_incremental_train_step", make_step, batch, steps, peak,
-                        batch_size=batch_size, hr_size=hr_size, width=width)
-
-
-def _pkdn_batch(batch_size, hr_size):
-    import tensorflow as tf
-    from isr_kd_tf import data
-    hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
-    labels = tf.random.uniform((batch_size, hr_size, hr_size), 0, 19, tf.int32, seed=1)
-    cfg = data.PipelineConfig(hr_size=hr_size, degradation="bicubic", edges=False, upsample_lr=True,
-                              parsing_encoding="color")
-    return data.finish({"hr": tf.cast(hr, tf.uint8), "parsing": labels,
-                        "domain": tf.zeros([batch_size], tf.int32)}, cfg)
-
-
-def _pkdn_step_maker(teacher_fn, hr_size, width):
-    def make_step():
-        import keras
-        from isr_kd_tf.models.generator import scaled
-        from isr_kd_tf.optim import FusedAdam
-        from pkdn_tf import models
-        from pkdn_tf.trainer import PKDNTrainer
-        keras.utils.set_random_seed(0)
-        feats = scaled(models.N_FEATS, width)
-        student = models.build(models.Student(n_feats=feats), hr_size)
-        trainer = PKDNTrainer(student, models.build(teacher_fn(n_feats=feats), hr_size), steps_per_epoch=10 ** 6)
-        trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
-        trainer.optimizer.build(student.trainable_variables)
-        return trainer.train_step
-    return make_step
-
-
-def bench_pkdn_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3, peak=None, **_):
-    """The PKDN student step at paper width: frozen PKDN teacher + student with both distillation terms."""
-    from pkdn_tf import models
-    return _step_report("pkdn_student_train_step", _pkdn_step_maker(models.Teacher, hr_size, width),
-                        _pkdn_batch(batch_size, hr_size), steps, peak or peak_matmul_gflops(),
-                        batch_size=batch_size, hr_size=hr_size, width=width)
-
-
-def torch_eager_step_seconds(batch, width=1.0, steps=3):
-    """KDFSRNet's student step in PyTorch eager mode, as the official code trains
-    (channels-last, all cores); None without PyTorch."""
-    try:
-        import torch
-        from pkdn_tf import torch_reference
-    except ImportError:
-        return None
-    from isr_kd_tf.models.generator import scaled
-    from pkdn_tf import models
-    torch.manual_seed(0)
-    feats = scaled(models.N_FEATS, width)
-    student = torch_reference.KDFSRNet(3, feats).to(memory_format=torch.channels_last)
-    teacher = torch_reference.KDFSRNet(6, feats, blocks=2).eval().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
-
-    def nchw(key):
-        return torch.from_numpy(batch[key].numpy() / 255.0).float().permute(0, 3, 1, 2).contiguous(
-            memory_format=torch.channels_last)
-    parsing = torch.from_numpy(batch["parsing_input"].numpy()).permute(0, 3, 1, 2).contiguous(
-        memory_format=torch.channels_last)
-    args = (nchw("lr_up"), parsing, nchw("hr"))
-    return _time_steps(lambda a: torch_reference.distillation_step(student, teacher, optimizer, *a), args, steps)
-
-
-def bench_kdfsrnet_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3, peak=None, **_):
-    """KDFSRNet's distillation step (its 2-RCAB teacher): this package in graph
-    mode against PyTorch eager on the same networks, losses and optimizer."""
-    from pkdn_tf import models
-    batch = _pkdn_batch(batch_size, hr_size)
-    result = _step_report("kdfsrnet_student_train_step", _pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width),
-                          batch, steps, peak or peak_matmul_gflops(),
-                          batch_size=batch_size, hr_size=hr_size, width=width)
-    torch_s = torch_eager_step_seconds(batch, width, steps)
-    if torch_s is not None:
-        result["torch_eager_step_s"] = round(torch_s, 4)
-        result["torch_eager_achieved_gflops"] = round(result["gflop"] / torch_s, 1)
-        result["speedup_over_torch_eager"] = round(torch_s / result["step_s"], 2)
-    return result
-
-
-def bench_inference(width=1.0, steps=5, peak=None, **_):
-    """The exported ISR-KD generator, 16x16 -> 128x128: batch-1 latency, batch-32 throughput."""
-    import tempfile
-
-    import tensorflow as tf
-    from isr_kd_tf.export import SuperResolver
-    from isr_kd_tf.models import build_generator
-
-    peak = peak or peak_matmul_gflops()
-    out = tempfile.mkdtemp()
-    generator = build_generator(width)
-    module = SuperResolver(generator)
-    tf.saved_model.save(module, out, signatures={"serving_default": module.serving})
-    serve = tf.saved_model.load(out).signatures["serving_default"]
-    result = {"name": "inference", "width": width, "peak_gflops": round(peak, 1)}
-    for n in (1, 32):
-        lr = tf.cast(tf.random.uniform((n, 16, 16, 3), 0, 255, seed=n), tf.uint8)
-        flops = graph_flops(tf.function(lambda x: generator(x)["sr"]), tf.cast(lr, tf.float32))
-        s = _time_steps(lambda x: serve(images=x), lr, steps)
-        result[f"batch{n}_s"] = round(s, 4)
-        result[f"batch{n}_images_per_s"] = round(n / s, 1)
-        result[f"batch{n}_achieved_gflops"] = round(flops / s / 1e9, 1)
-    result["gflop_per_image"] = round(flops / 32 / 1e9, 3)
-    result["latency_ms"] = round(1000 * result["batch1_s"], 1)
-    return result
-
-
-BENCHMARKS = {"data_pipeline": bench_data_pipeline,
-              "isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step,
-              "pkdn_student_train_step": bench_pkdn_student_train_step,
-              "kdfsrnet_student_train_step": bench_kdfsrnet_student_train_step,
-              "inference": bench_inference}
+def benchmarks():
+    """The framework's own benchmarks and every method's (Method.benchmarks)."""
+    from isr_kd_tf import methods
+    out = {"data_pipeline": bench_data_pipeline}
+    for method in methods.available().values():
+        out.update(method.benchmarks())
+    return out
 
 
 @run_main
 def main(argv):
     del argv
-    names = FLAGS.only or list(BENCHMARKS)
-    unknown = sorted(set(names) - set(BENCHMARKS))
+    available = benchmarks()
+    names = FLAGS.only or list(available)
+    unknown = sorted(set(names) - set(available))
     if unknown:
-        raise UserError(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        raise UserError(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}")
     peak = peak_matmul_gflops() if set(names) - {"data_pipeline"} else None
     extra = {}
     if FLAGS.mixed_precision:
@@ -373,7 +245,7 @@ def main(argv):
         extra = {"precision": precision.set_policy(True),
                  "peak_bf16_gflops": round(peak_matmul_gflops(dtype="bfloat16"), 1)}
     for name in names:
-        result = BENCHMARKS[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
+        result = available[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
                                   width=FLAGS.width, peak=peak)
         result.update(extra if name != "data_pipeline" else {})
         if FLAGS.json:

@@ -22,23 +22,11 @@ import tensorflow as tf
 from absl import app, flags
 from tqdm import tqdm
 
-from isr_kd_tf import evaluation, export, fid, train_lib
+from isr_kd_tf import config, evaluation, experiment, export, fid
 from isr_kd_tf.errors import UserError, run_main
 
 
-def _trained_stages(workdir, method):
-    order = export.PKDN_PREFERENCE[::-1] if method == "pkdn" else export.ISR_KD_PREFERENCE[::-1]
-    return [s for s in order if tf.train.latest_checkpoint(os.path.join(workdir, s, "checkpoints"))]
-
-
-def _row_names(method):
-    if method == "pkdn":
-        from pkdn_tf.experiment import ROW_NAME
-        return ROW_NAME
-    return train_lib.ROW_NAME
-
-
-def _export_predictors(path, cfg):
+def _export_predictors(path, s):
     """{row name: predictor} of a SavedModel export."""
     with open(os.path.join(path, "assets.extra", "config.json")) as f:
         stage = json.load(f).get("exported_stage", "")
@@ -46,7 +34,7 @@ def _export_predictors(path, cfg):
 
     def predict(batch):
         return sr_float(batch["lr"])["sr"]
-    return {_row_names(cfg.method).get(stage, "export"): predict}
+    return {s.method.row_names.get(stage, "export"): predict}
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
@@ -59,37 +47,34 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
     extractor = extractor or fid.fid_network(fid_graph, inception_weights)
     rows = []
     for workdir in workdirs:
-        cfg = train_lib.load_config(workdir)
+        s = config.load(workdir)
         if data_dir:
-            cfg.data_dir = data_dir
+            s.run.data_dir = data_dir
+        method = s.method
         is_export = tf.io.gfile.exists(os.path.join(workdir, "saved_model.pb"))
-        stages = [] if is_export else _trained_stages(workdir, cfg.method)
+        stages = [] if is_export else export.trained_stages(workdir, method)[::-1]
         if not stages and not is_export:
             raise UserError(f"{workdir} has no trained stage yet")
         prefix = f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
         predictors = {} if similarity_to else {evaluation.BICUBIC: evaluation.bicubic}
-        predictors.update(_export_predictors(workdir, cfg) if is_export else {})
-        if cfg.method == "isr_kd" and not is_export and "pretrain" not in stages and cfg.init_from:
-            # a run started from G_S (--init_from): G_S is its `pretrained` row (Table I baseline, Table II reference)
-            predictors["pretrained"] = train_lib.super_resolver(train_lib.load_pretrained(cfg, cfg.init_from))
+        if is_export:
+            predictors.update(_export_predictors(workdir, s))
+        else:   # e.g. G_S of a run started with --init_from: Table I's baseline, Table II's reference
+            predictors.update({row: method.predictor(s, m)
+                               for row, m in method.extra_rows(s, dict.fromkeys(stages)).items()})
         for stage in stages:
             _, _, model = export.load_trained(workdir, stage, checkpoint if len(stages) == 1 else "")
-            if getattr(model, "needs_parsing", False):
-                from pkdn_tf.experiment import predictor
-                predictors[_row_names(cfg.method)[stage]] = predictor(model)
-            else:
-                predictors[_row_names(cfg.method)[stage]] = export.SuperResolver(model, cfg.method, cfg.scale).on_batch
+            predictors[method.row_names[stage]] = method.predictor(s, model)
         if similarity_to and similarity_to not in predictors:
             raise UserError(f"--similarity_to={similarity_to}: {workdir} has {', '.join(predictors)}")
-        for test, domain, name in train_lib.test_sets(cfg):
+        for test, domain, name in method.test_sets(s):
             for model_name, fn in predictors.items():
                 if model_name == similarity_to:
                     continue
-                total = limit or cfg.eval_limit or None
+                total = limit or s.run.eval_limit or None
                 with tqdm(desc=f"{prefix}{model_name} on {test}", unit="image", file=sys.stderr, total=total) as bar:
-                    r = train_lib.score_on(cfg, fn, name, domain, split, limit,
-                                           reference=predictors.get(similarity_to), fid_extractor=extractor,
-                                           progress=bar)
+                    r = experiment.score_on(s, fn, name, domain, split, limit, reference=predictors.get(similarity_to),
+                                            fid_extractor=extractor, progress=bar)
                 rows.append({"model": prefix + model_name, "test": test, **r})
     return rows
 

@@ -167,7 +167,8 @@ def is_done(stage_dir):
 
 def write_flags(writer, cfg):
     """The run's settings as a TensorBoard text summary (once per stage)."""
-    rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(cfg).items())
+    parts = cfg.as_dict().values() if hasattr(cfg, "as_dict") else [dataclasses.asdict(cfg)]
+    rows = "\n".join(f"| {k} | {v} |" for part in parts for k, v in part.items())
     with writer.as_default(step=0):
         tf.summary.text("flags", "| flag | value |\n|---|---|\n" + rows)
 

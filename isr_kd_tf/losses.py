@@ -1,36 +1,10 @@
-"""ISR-KD losses, each a plain function of tensors and a per-sample mask.
+"""Loss building blocks every method shares: masked means, replica shares, per-sample L1.
 
-Routing follows the official code: target (cartoon) samples get the task
-losses, source (real-face) samples only the distillation losses. Every loss
-averages over the samples its mask selects and is exactly zero, never NaN,
-when the mask selects none.
+Every masked loss averages over the samples its mask selects and is exactly
+zero, never NaN, when the mask selects none.
 """
 
-import dataclasses
-
 import tensorflow as tf
-
-# TF's rgb_to_yuv (the official code's "YCbCr"): rows Y, U, V over (R, G, B).
-YUV = tf.constant([[0.299, 0.587, 0.114],
-                   [-0.14714119, -0.28886916, 0.43601035],
-                   [0.61497538, -0.51496512, -0.10001026]])
-# BT.601 YCbCr on [0, 255] (offsets cancel in differences).
-YCBCR = tf.constant([[65.481, 128.553, 24.966],
-                     [-37.797, -74.203, 112.0],
-                     [112.0, -93.786, -18.214]]) / 255.0
-
-
-@dataclasses.dataclass
-class LossWeights:
-    """Paper defaults (§1.8 of the recovered details)."""
-    alpha: float = 5.0       # distillation, response (SR output)
-    beta: float = 0.01       # distillation, feature (bottleneck)
-    rec: float = 1.0
-    edge: float = 0.3
-    lce: float = 1.0
-    identity: float = 1.0
-    adv: float = 0.005
-    d_scale: float = 1.0     # the official ISR-KD code uses 1000
 
 
 def masked_mean(per_sample, mask):
@@ -54,58 +28,3 @@ def share(local_count, global_count=None):
 
 def per_sample_l1(a, b):
     return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=tf.range(1, tf.rank(a)))
-
-
-def _per_sample_mse(a, b):
-    d = tf.cast(a, tf.float32) - tf.cast(b, tf.float32)
-    return tf.reduce_mean(tf.square(d), axis=tf.range(1, tf.rank(d)))
-
-
-def reconstruction_loss(sr, hr, mask):
-    return masked_mean(_per_sample_mse(sr, hr), mask)
-
-
-def edge_loss(pred_edges, target_edges, mask):
-    """MSE against Canny targets, summed over the scales (0-255 range)."""
-    return tf.add_n([masked_mean(_per_sample_mse(p, t), mask) for p, t in zip(pred_edges, target_edges)])
-
-
-def luminance_chrominance_loss(sr, hr, mask, transform="yuv"):
-    """MSE over all pixels and the three channels of a colour transform."""
-    m = YUV if transform == "yuv" else YCBCR
-    d = tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)
-    return masked_mean(tf.reduce_mean(tf.square(tf.einsum("...c,kc->...k", d, m)), axis=[1, 2, 3]), mask)
-
-
-def identity_loss(emb_sr, emb_hr, mask, temperature=0.1):
-    """Jensen-Shannon divergence between softmax(embedding / T) of SR and HR."""
-    p = tf.nn.softmax(tf.cast(emb_sr, tf.float32) / temperature, axis=-1)
-    q = tf.nn.softmax(tf.cast(emb_hr, tf.float32) / temperature, axis=-1)
-    m = 0.5 * (p + q)
-    eps = 1e-12
-
-    def kl(a, b):
-        return tf.reduce_sum(a * (tf.math.log(a + eps) - tf.math.log(b + eps)), axis=-1)
-
-    return masked_mean(0.5 * kl(p, m) + 0.5 * kl(q, m), mask)
-
-
-def _bce(logits, label):
-    logits = tf.reshape(tf.cast(logits, tf.float32), [-1])
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
-
-
-def generator_adversarial_loss(fake_logits, mask):
-    """Non-saturating: BCE(D(G(x)), 1)."""
-    return masked_mean(_bce(fake_logits, 1.0), mask)
-
-
-def discriminator_loss(real_logits, fake_logits, mask, scale=1.0):
-    return scale * (masked_mean(_bce(real_logits, 1.0), mask) + masked_mean(_bce(fake_logits, 0.0), mask))
-
-
-def distill_loss(student, teacher, mask):
-    """(response, feature): MSE of SR outputs and of bottleneck features."""
-    response = masked_mean(_per_sample_mse(student["sr"], tf.stop_gradient(teacher["sr"])), mask)
-    feature = masked_mean(_per_sample_mse(student["bottleneck"], tf.stop_gradient(teacher["bottleneck"])), mask)
-    return response, feature

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from isr_kd_tf.models.composite import BuildOnCall
+from isr_kd_tf.layers import BuildOnCall
 
 N_FEATS = 64
 STAGES = 9              # 4 encoder stages, the bottleneck, 4 decoder stages
@@ -276,3 +276,19 @@ def build(model, hr_size=128, weight_init="keras", seed=0):
     parsing = ops.zeros((1, hr_size, hr_size, model.config_["parsing_channels"])) if model.needs_parsing else None
     model(lr, parsing)
     return torch_default_init(model, seed) if weight_init == "torch" else model
+
+
+def pad_edge(x, multiple):
+    """Replicates the last row/column up to a multiple of `multiple` (any size, even 1 pixel)."""
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    rows = tf.minimum(tf.range(-(-h // multiple) * multiple), h - 1)
+    cols = tf.minimum(tf.range(-(-w // multiple) * multiple), w - 1)
+    return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+
+
+def super_resolve(model, images, scale=8):
+    """LR [0, 255] of any size -> SR [0, 255]: bicubic pre-upsampling and padding to a multiple of
+    16 (the four halvings) happen here and are cropped away after."""
+    h, w = tf.shape(images)[1] * scale, tf.shape(images)[2] * scale
+    up = tf.clip_by_value(tf.image.resize(images, [h, w], "bicubic"), 0.0, 255.0) / 255.0
+    return model(pad_edge(up, 2 ** DOWN), training=False)["sr"][:, :h, :w] * 255.0

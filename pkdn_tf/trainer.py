@@ -11,8 +11,7 @@ models, as in the PyTorch code; batches carry [0, 255].
 import keras
 import tensorflow as tf
 
-from isr_kd_tf import losses
-from isr_kd_tf.losses import per_sample_l1
+from isr_kd_tf.losses import per_sample_l1, share
 from isr_kd_tf.precision import float32
 
 
@@ -72,17 +71,17 @@ class PKDNTrainer(keras.Model):
     def train_step(self, batch, global_counts=None):
         """One step; every reported term is this replica's share of the batch mean (loop.distributed_step)."""
         hr = batch["hr"] / 255.0
-        share = losses.share(self.batch_counts(batch)["images"], global_counts and global_counts["images"])
+        part = share(self.batch_counts(batch)["images"], global_counts and global_counts["images"])
         w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             out = float32(self.model(*model_inputs(self.model, batch), training=True))
-            terms = {"l1": tf.reduce_mean(per_sample_l1(out["sr"], hr)) * share}
+            terms = {"l1": tf.reduce_mean(per_sample_l1(out["sr"], hr)) * part}
             loss = terms["l1"]
             if self.teacher is not None:
                 t_out = float32(self.teacher(*model_inputs(self.teacher, batch), training=False))
-                terms["ts"] = tf.reduce_mean(per_sample_l1(tf.stop_gradient(t_out["sr"]), out["sr"])) * share
+                terms["ts"] = tf.reduce_mean(per_sample_l1(tf.stop_gradient(t_out["sr"]), out["sr"])) * part
                 terms["fs"] = feature_distill_loss([tf.stop_gradient(f) for f in t_out["features"]],
-                                                   out["features"]) * share
+                                                   out["features"]) * part
                 loss = loss + w_ts * terms["ts"] + w_fs * terms["fs"]
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(self.optimizer.scale_loss(loss), variables), variables))

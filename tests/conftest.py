@@ -4,6 +4,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # the checkout
 TINY_SOURCE = "synthetic_faces/tiny"
 TINY_TARGET = "avatar_faces/tiny"
 

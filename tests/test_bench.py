@@ -24,8 +24,9 @@ def test_contraction_share_sees_convolutions_and_nothing_else():
 
 def test_pytorch_eager_runs_the_same_distillation_step():
     pytest.importorskip("torch")
-    batch = bench._pkdn_batch(batch_size=2, hr_size=32)
-    assert bench.torch_eager_step_seconds(batch, width=0.125, steps=1) > 0
+    from pkdn_tf import bench as pkdn_bench
+    batch = pkdn_bench._pkdn_batch(batch_size=2, hr_size=32)
+    assert pkdn_bench.torch_eager_step_seconds(batch, width=0.125, steps=1) > 0
 
 
 def test_steal_share_is_the_stolen_part_of_the_cpu_time():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from isr_kd_tf import evaluate, fid, train_lib
+from isr_kd_tf import evaluate, fid
 from isr_kd_tf.errors import UserError
 from tests.conftest import TINY_SOURCE, TINY_TARGET
 

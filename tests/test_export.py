@@ -9,28 +9,29 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from isr_kd_tf import export, infer, loop, train_lib
+from isr_kd_tf import config, export, infer, loop
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.models import build_generator
-from pkdn_tf import experiment
+from isr_kd_tf.isr_kd.generator import build_generator
+from pkdn_tf import method as pkdn_method
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _workdir(tmp_path, method):
     """A work directory as training leaves it: config.json and a stage checkpoint (random weights)."""
-    cfg = train_lib.Config(method=method, workdir=str(tmp_path / method), width=0.0625 if method == "isr_kd" else 0.125,
-                           student_blocks=1, hr_size=64)
+    own = {"student_blocks": 1} if method == "pkdn" else {}
+    cfg = config.make(method=method, workdir=str(tmp_path / method), width=0.0625 if method == "isr_kd" else 0.125,
+                      hr_size=64, **own)
     os.makedirs(cfg.workdir)
-    train_lib.save_config(cfg)
+    config.save(cfg)
     tf.random.set_seed(1)
     if method == "isr_kd":
-        model, stage, ckpt = build_generator(cfg.width), "pretrain", "generator"
+        model, stage = build_generator(cfg.width), "pretrain"
     else:
-        model, stage, ckpt = experiment.build_model(cfg, "student"), "student", "model"
+        model, stage = pkdn_method.build_model(cfg, "student"), "student"
     for w in model.weights:   # non-trivial biases too
         w.assign(w + tf.random.normal(w.shape, stddev=0.02))
-    tf.train.CheckpointManager(tf.train.Checkpoint(**{ckpt: loop.model_variables(model)}),
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=loop.model_variables(model)),
                                os.path.join(cfg.workdir, stage, "checkpoints"), 1).save(7)
     return cfg, model
 
@@ -42,7 +43,7 @@ def test_export_matches_the_in_memory_model(tmp_path, method):
     export.export(cfg.workdir, out)
     loaded = tf.saved_model.load(out)
     lr = np.random.default_rng(0).integers(0, 256, (2, 10, 13, 3)).astype(np.uint8)   # not a multiple of 16/8
-    resolver = export.SuperResolver(model, method)
+    resolver = export.SuperResolver(cfg, model)
     want = resolver.sr_float(lr.astype(np.float32))["sr"].numpy()
     got = loaded.signatures["sr_float"](images=tf.constant(lr, tf.float32))["sr"].numpy()
     assert got.shape == (2, 80, 104, 3)
@@ -82,7 +83,7 @@ def test_loading_says_what_is_missing(tmp_path):
 
 def test_tiled_inference_equals_whole_image_inference(tmp_path):
     cfg, model = _workdir(tmp_path, "isr_kd")
-    resolver = export.SuperResolver(model)
+    resolver = export.SuperResolver(cfg, model)
     fn = resolver.sr_float
     lr = np.random.default_rng(1).integers(0, 256, (37, 29, 3)).astype(np.uint8)
     whole = np.clip(np.rint(fn(lr[None].astype(np.float32))["sr"].numpy()[0]), 0, 255)
@@ -140,7 +141,7 @@ def test_onnx_export_of_isr_kd_matches_and_pkdn_is_refused(tmp_path):
     sess = ort.InferenceSession(os.path.join(out, "model.onnx"))
     lr = np.random.default_rng(3).integers(0, 256, (2, 10, 13, 3)).astype(np.float32)
     got = sess.run(None, {sess.get_inputs()[0].name: lr})[0]
-    resolver = export.SuperResolver(model)
+    resolver = export.SuperResolver(cfg, model)
     np.testing.assert_allclose(got, resolver.sr_float(lr)["sr"].numpy(), atol=1e-3)
     pcfg, _ = _workdir(tmp_path / "p", "pkdn")
     with pytest.raises(UserError, match="not offered as ONNX"):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from isr_kd_tf import data
 from isr_kd_tf.data import face_parsing_sets
-from isr_kd_tf.data.parsing import attach_parsing, cache_folder, label_faces
+from isr_kd_tf.data.parsing import PALETTE, attach_parsing, cache_folder, encode_parsing, label_faces
 from isr_kd_tf.errors import UserError
 
 
@@ -115,3 +115,16 @@ def test_a_parsing_network_labels_a_folder_once_and_the_cache_serves_it(tmp_path
     with pytest.raises(UserError, match="parsing_net"):
         list(attach_parsing(data.load(name, "train"), name, "train", str(tmp_path / "gone.keras"),
                             str(tmp_path / "empty_cache")))
+
+
+def test_parsing_encodings_eager_and_in_tf_data_agree():
+    labels = np.array([[0, 1], [17, 18]], np.uint8)
+    color = encode_parsing(labels, "color").numpy()
+    np.testing.assert_allclose(color[1, 1], PALETTE[18] / 255.0)
+    assert color[0, 0].tolist() == [1.0, 1.0, 1.0]        # background white, as BiSeNet draws it
+    onehot = encode_parsing(labels, "onehot").numpy()
+    assert onehot.shape == (2, 2, 19) and onehot.sum() == 4 and onehot[1, 0, 17] == 1
+    in_graph = next(iter(tf.data.Dataset.from_tensors(labels).map(lambda x: encode_parsing(x, "color"))))
+    np.testing.assert_array_equal(in_graph.numpy(), color)
+    with pytest.raises(UserError, match="parsing_encoding"):
+        encode_parsing(labels, "grey")

@@ -160,7 +160,7 @@ def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(us
     demo = os.path.join(str(user_dir), "runs/demo")
     assert {(r["model"], r["test"]) for r in _results(str(user_dir), "runs/demo")["rows"]} == {
         (m, t) for m in ("bicubic", "pretrained", "incremental_kd", "incremental_no_kd") for t in ("source", "target")}
-    for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/generator.weights.h5"):
+    for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/model.weights.h5"):
         assert os.path.exists(os.path.join(demo, f)), f
     assert len(os.listdir(os.path.join(demo, "lists", "incremental"))) == 2      # both domains' exact lists
     assert len(out.splitlines()) <= 40, out

@@ -12,9 +12,10 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
 from isr_kd_tf import data, loop
-from isr_kd_tf.models import build_discriminator, build_generator
+from isr_kd_tf.isr_kd.discriminator import build_discriminator
+from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.optim import FusedAdam
-from isr_kd_tf.trainer import ISRKDTrainer, copy_generator
+from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
 from pkdn_tf import models
 from pkdn_tf.trainer import PKDNTrainer
 

@@ -7,8 +7,7 @@ size it was built for (dense layer 1 sees the flattened final feature map).
 import keras
 from keras import layers
 
-from isr_kd_tf.models.composite import BuildOnCall
-from isr_kd_tf.models.generator import scaled
+from isr_kd_tf.layers import BuildOnCall, scaled
 
 # (name, channels, stride); stride-2 convs are VALID as in the official code.
 _CONVS = (("di_conv1_1", 128, 1), ("di_conv1_2", 128, 2), ("di_conv2_1", 256, 1),

@@ -1,6 +1,6 @@
 """Checkpoints of the official TF1 ISR-KD / EIPNet code -> Keras models.
 
-    python -m isr_kd_tf.convert --checkpoint=path/to/model.ckpt-100 --output=runs/official
+    python -m isr_kd_tf.isr_kd.convert --checkpoint=path/to/model.ckpt-100 --output=runs/official
 
 TF1 names: generator/Conv1/w|b, generator/Step1_de/conv2d_transpose/kernel|bias,
 generator/Step1_edge/w|b, generator/RGB/w|b, discriminator/di_conv1_1/w|b, ...,
@@ -20,7 +20,10 @@ import tensorflow as tf
 from absl import app, flags
 
 from isr_kd_tf.errors import UserError, run_main
-from isr_kd_tf.models import EdgeBlock, build_discriminator, build_generator
+from isr_kd_tf.experiment import WEIGHTS
+from isr_kd_tf.isr_kd.method import DISCRIMINATOR_WEIGHTS
+from isr_kd_tf.isr_kd.discriminator import build_discriminator
+from isr_kd_tf.isr_kd.generator import EdgeBlock, build_generator
 
 
 def official_names(model, scope):
@@ -75,10 +78,9 @@ def main(argv):
     del argv
     g, d = load_official_checkpoint(FLAGS.checkpoint, FLAGS.width)
     os.makedirs(FLAGS.output, exist_ok=True)
-    g.save_weights(os.path.join(FLAGS.output, "generator.weights.h5"))
-    d.save_weights(os.path.join(FLAGS.output, "discriminator.weights.h5"))
-    print(f"wrote {FLAGS.output}/generator.weights.h5 and discriminator.weights.h5; "
-          f"use --init_from={FLAGS.output}")
+    g.save_weights(os.path.join(FLAGS.output, WEIGHTS))
+    d.save_weights(os.path.join(FLAGS.output, DISCRIMINATOR_WEIGHTS))
+    print(f"wrote {FLAGS.output}/{WEIGHTS} and {DISCRIMINATOR_WEIGHTS}; use --init_from={FLAGS.output}")
 
 
 if __name__ == "__main__":

@@ -12,3 +12,8 @@ class BuildOnCall:
 
     def build(self, input_shape=None):
         pass
+
+
+def scaled(channels, width):
+    """A paper's channel count at a width multiplier (at least one channel)."""
+    return max(1, int(round(channels * width)))

@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from isr_kd_tf import loop, train_lib
+from isr_kd_tf import config, experiment, loop
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.trainer import ISRKDTrainer
+from isr_kd_tf.isr_kd.trainer import ISRKDTrainer
 from tests.conftest import TINY_SOURCE, TINY_TARGET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,18 +92,18 @@ def _cfg(tmp_path, data_dir, **kw):
                 stages=("pretrain",), width=0.0625, hr_size=32, batch_size=4, epochs=1, steps_per_epoch=4,
                 checkpoint_every=2, log_every=10, val_images=0, verbose=0, eval_limit=2)
     base.update(kw)
-    return train_lib.Config(**base)
+    return config.make(**base)
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, data_dir, capsys):
     cfg = _cfg(tmp_path, data_dir)
-    train_lib.train_stage(cfg, "pretrain", "")
+    experiment.train_stage(cfg, "pretrain", "")
     ckpt_dir = os.path.join(cfg.workdir, "pretrain", "checkpoints")
     data_file = next(os.path.join(ckpt_dir, f) for f in os.listdir(ckpt_dir) if f.startswith("ckpt-4.data"))
     with open(data_file, "r+b") as f:
         f.truncate(100)
     os.remove(os.path.join(cfg.workdir, "pretrain", "DONE"))
-    train_lib.train_stage(_cfg(tmp_path, data_dir, steps_per_epoch=6), "pretrain", "")
+    experiment.train_stage(_cfg(tmp_path, data_dir, steps_per_epoch=6), "pretrain", "")
     captured = capsys.readouterr()
     assert "ckpt-4 is corrupt or truncated" in captured.err
     assert "resuming stage pretrain at step 2" in captured.out
@@ -121,7 +121,7 @@ def test_nan_stops_at_once_naming_step_and_term_and_keeps_the_last_checkpoint(tm
     monkeypatch.setattr(ISRKDTrainer, "train_step", poisoned)
     cfg = _cfg(tmp_path, data_dir)
     with pytest.raises(loop.NonFiniteLoss, match=r"'rec' is nan at step 3"):
-        train_lib.train_stage(cfg, "pretrain", "")
+        experiment.train_stage(cfg, "pretrain", "")
     ckpt_dir = os.path.join(cfg.workdir, "pretrain", "checkpoints")
     assert tf.train.latest_checkpoint(ckpt_dir).endswith("ckpt-2")
     assert not any(f.startswith("ckpt-3") or f.startswith("ckpt-4") for f in os.listdir(ckpt_dir))
@@ -130,7 +130,7 @@ def test_nan_stops_at_once_naming_step_and_term_and_keeps_the_last_checkpoint(tm
 def test_an_unwritable_workdir_is_refused_before_any_work(tmp_path):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(UserError, match="not writable"):
-        train_lib.run(_cfg(tmp_path, "", workdir=str(tmp_path / "a_file" / "run")))
+        experiment.run(_cfg(tmp_path, "", workdir=str(tmp_path / "a_file" / "run")))
 
 
 def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous(tmp_path, data_dir, monkeypatch):
@@ -146,7 +146,7 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous(tmp_path, d
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
     cfg = _cfg(tmp_path, data_dir)
     with pytest.raises(UserError, match=r"step-4 checkpoint.*No space left on device.*ckpt-2, is intact"):
-        train_lib.train_stage(cfg, "pretrain", "")
+        experiment.train_stage(cfg, "pretrain", "")
     assert tf.train.latest_checkpoint(os.path.join(cfg.workdir, "pretrain", "checkpoints")).endswith("ckpt-2")
 
 
@@ -164,7 +164,7 @@ def test_training_on_a_folder_of_bad_images_finishes_and_names_what_it_skipped(t
     good = (folder / "good0.jpg").read_bytes()
     (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
     cfg = _cfg(tmp_path, data_dir, source_data=f"folder:{folder}", steps_per_epoch=3)
-    train_lib.train_stage(cfg, "pretrain", "")
+    experiment.train_stage(cfg, "pretrain", "")
     out = capsys.readouterr().out
     assert "file(s) skipped" in out
     for name in ("corrupt.jpg", "truncated.jpg", "tiny.png"):

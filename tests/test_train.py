@@ -11,16 +11,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PARSE_ALL = """
 import glob, sys
 from absl import flags
-from isr_kd_tf import train, train_lib
+from isr_kd_tf import experiment, train
 FLAGS = flags.FLAGS
 for path in sorted(glob.glob("flags/**/*.cfg", recursive=True)):
     if path.endswith("common.cfg"):
         continue
     FLAGS.unparse_flags()
     FLAGS(["train", "--flagfile=" + path])
-    cfg = train.config_from_flags()
-    train_lib.check(cfg)
-    print(path, cfg.stages, cfg.source_count, cfg.target_count, cfg.alpha, cfg.beta, cfg.width)
+    cfg = train.settings_from_flags()
+    experiment.check(cfg)
+    paper = cfg.paper
+    print(path, cfg.stages, getattr(paper, "source_count", "-"), getattr(paper, "target_count", "-"),
+          getattr(paper, "alpha", "-"), getattr(paper, "beta", "-"), cfg.width)
 """
 
 
@@ -41,7 +43,7 @@ def test_a_missing_dataset_stops_with_one_line(tmp_path):
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --init_from=") and "generator.weights.h5" in last
+    assert last.startswith("error: --init_from=") and "model.weights.h5" in last
 
 
 def test_absent_data_stops_with_one_line_naming_the_files(tmp_path):
@@ -53,7 +55,7 @@ def test_absent_data_stops_with_one_line_naming_the_files(tmp_path):
     assert last.startswith("error: icartoonface") and "personai_icartoonface_rectrain" in last
 
 
-ENTRY_POINTS = ["isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd_tf.convert",
+ENTRY_POINTS = ["isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd_tf.isr_kd.convert",
                 "pkdn_tf.convert", "isr_kd_tf.preview", "isr_kd_tf.bench"]
 
 
@@ -82,7 +84,9 @@ def test_every_flag_explains_itself(module):
         assert len(text.split()) >= 3 and "See train_lib" not in text, (name, text)
     if module == "isr_kd_tf.train":
         import dataclasses
-        from isr_kd_tf import train_lib
-        assert set(own) == {f.name for f in dataclasses.fields(train_lib.Config)} | {"jit"}
+        from isr_kd_tf import config, methods
+        every = {f.name for c in [config.RunConfig] + [m.config for m in methods.available().values()]
+                 for f in dataclasses.fields(c)}
+        assert set(own) == every | {"jit"}
         assert "(Table III: 5, 10, 15; chosen 5)" in own["alpha"]
         assert "<box|bicubic>" in out.stdout      # choices are listed and enforced

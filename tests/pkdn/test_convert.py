@@ -12,12 +12,13 @@ import pytest
 
 from isr_kd_tf.errors import UserError
 from pkdn_tf import convert
+from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch")
 from pkdn_tf.torch_reference import KDFSRNet  # noqa: E402
 
 
-SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "spec",
+SPEC = os.path.join(ROOT, "..", "shared", "spec",
                     "kdfsrnet_state_dicts")
 LISTINGS = {"net_Student.txt": ("student", "net"), "net1_Student.txt": ("student", "net1"),
             "net_Teacherp.txt": ("teacher", "net"), "net1_Teacherp.txt": ("teacher", "net1")}

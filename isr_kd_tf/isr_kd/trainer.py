@@ -9,8 +9,10 @@ augmented batch inside the step and is never differentiated.
 import keras
 import tensorflow as tf
 
-from isr_kd_tf import losses
 from isr_kd_tf.data import SOURCE, TARGET
+from isr_kd_tf.isr_kd import losses
+from isr_kd_tf.isr_kd.config import ISRKDConfig
+from isr_kd_tf.losses import masked_mean, share
 from isr_kd_tf.precision import float32
 
 
@@ -49,7 +51,7 @@ class ISRKDTrainer(keras.Model):
         self.discriminator = discriminator
         self.teacher = freeze(teacher) if teacher is not None else None
         self.stage = stage
-        self.loss_weights_ = weights or losses.LossWeights()
+        self.loss_weights_ = weights or ISRKDConfig()      # alpha, beta, lambda_*, d_loss_scale
         self.identity_net = freeze(identity_net) if identity_net is not None else None
         self.lce_transform = lce_transform
         self.identity_temperature = identity_temperature
@@ -82,12 +84,12 @@ class ISRKDTrainer(keras.Model):
             "lce": losses.luminance_chrominance_loss(out["sr"], hr, task_mask, self.lce_transform),
             "adv": losses.generator_adversarial_loss(fake_logits, task_mask),
         }
-        weighted = {"rec": w.rec, "edge": w.edge, "lce": w.lce, "adv": w.adv}
+        weighted = {"rec": w.lambda_rec, "edge": w.lambda_edge, "lce": w.lambda_lce, "adv": w.lambda_adv}
         if self.identity_net is not None:
             emb_sr = float32(self.identity_net(out["sr"], training=False))
             emb_hr = tf.stop_gradient(float32(self.identity_net(hr, training=False)))
             terms["identity"] = losses.identity_loss(emb_sr, emb_hr, task_mask, self.identity_temperature)
-            weighted["identity"] = w.identity
+            weighted["identity"] = w.lambda_id
         if self.stage == "incremental":
             teacher_out = float32(self.teacher(batch["lr"], training=False))
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
@@ -109,8 +111,8 @@ class ISRKDTrainer(keras.Model):
         """One D step then one G step; reported terms are this replica's shares (loop.distributed_step)."""
         task_mask, kd_mask = self._masks(batch["domain"])
         local = self._counts(task_mask, kd_mask)
-        task_share = losses.share(local["task"], global_counts and global_counts["task"])
-        kd_share = losses.share(local["kd"], global_counts and global_counts["kd"])
+        task_share = share(local["task"], global_counts and global_counts["task"])
+        kd_share = share(local["kd"], global_counts and global_counts["kd"])
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
@@ -119,7 +121,7 @@ class ISRKDTrainer(keras.Model):
             real_logits = float32(self.discriminator(batch["hr"], training=True))
             fake_logits_d = float32(self.discriminator(tf.stop_gradient(out["sr"]), training=True))
             d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask,
-                                               self.loss_weights_.d_scale) * task_share
+                                               self.loss_weights_.d_loss_scale) * task_share
         d_grads = d_tape.gradient(self.d_optimizer.scale_loss(d_loss), d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         with g_tape:
@@ -128,8 +130,8 @@ class ISRKDTrainer(keras.Model):
         g_grads = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         return {"g_loss": g_loss, "d_loss": d_loss, **terms,
-                "d_real": losses.masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask) * task_share,
-                "d_fake": losses.masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask) * task_share}
+                "d_real": masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask) * task_share,
+                "d_fake": masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask) * task_share}
 
     def call(self, lr, training=False):
         return self.generator(lr, training=training)

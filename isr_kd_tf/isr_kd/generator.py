@@ -7,15 +7,11 @@ its checkpoints map one to one. Pixels are raw [0, 255] in and out.
 import keras
 from keras import layers, ops
 
-from isr_kd_tf.models.composite import BuildOnCall
+from isr_kd_tf.layers import BuildOnCall, scaled
 
 # (channels of the transposed conv, average-pool kernel of its edge block)
 _STAGES = ((256, 5), (128, 7), (64, 10))
 _HEAD = 512
-
-
-def scaled(channels, width):
-    return max(1, int(round(channels * width)))
 
 
 class EdgeBlock(BuildOnCall, layers.Layer):

@@ -1,0 +1,180 @@
+"""Any method's experiment as a function: `run(settings)` trains its stages, then scores them.
+
+Work directory:
+  <stage>/checkpoints/   every network and optimizer of the stage, and the step (resumable)
+  <stage>/model.weights.h5, <stage>/DONE
+  tensorboard/<stage>/   every loss term, validation PSNR/SSIM (and bicubic's), image grids
+  lists/                 the exact examples of each domain mix
+  config.json, results.json, results.md, samples.png
+"""
+
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from isr_kd_tf import config, data, evaluation, fid, loop, precision
+from isr_kd_tf.errors import UserError
+from isr_kd_tf.optim import FusedAdam
+
+WEIGHTS = "model.weights.h5"       # a finished stage's network, in its stage folder
+
+
+def check(s):
+    """Rejects contradictory or out-of-range settings before any work, one line each."""
+    run = s.run
+    for name in ("batch_size", "epochs", "hr_size", "scale", "checkpoint_every", "log_every", "keep_checkpoints"):
+        if getattr(run, name) < 1:
+            raise UserError(f"--{name} must be at least 1 (got {getattr(run, name)})")
+    for name in ("steps_per_epoch", "eval_limit", "val_images"):
+        if getattr(run, name) < 0:
+            raise UserError(f"--{name} must not be negative (got {getattr(run, name)})")
+    if not 0 <= run.rotate_prob <= 1:
+        raise UserError(f"--rotate_prob must be in [0, 1] (got {run.rotate_prob})")
+    if run.width <= 0:
+        raise UserError(f"--width must be positive (got {run.width})")
+    if run.strategy not in ("default", "mirrored"):
+        raise UserError(f"--strategy={run.strategy!r}: use default or mirrored")
+    if run.learning_rate <= 0:
+        raise UserError(f"--learning_rate must be positive (got {run.learning_rate})")
+    if run.hr_size % run.scale:
+        raise UserError(f"--hr_size={run.hr_size} is not a multiple of --scale={run.scale}")
+    if not run.stages:
+        raise UserError("--stages is empty")
+    method = s.method
+    for stage in run.stages:
+        if stage not in method.stages:
+            raise UserError(f"--stages: {stage!r} is not one of {', '.join(method.stages)} (--method={method.name})")
+    for stage in run.stages:
+        before = method.start_from.get(stage)
+        if before and before not in run.stages[:run.stages.index(stage)] and not run.init_from:
+            raise UserError(f"--stages starts {stage} without {before}: run the {before} stage first or set "
+                            f"--init_from to a finished {before} run")
+    method.check(s)
+
+
+def check_writable(workdir):
+    """A clear error before any work when the work directory cannot be written."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"--workdir={workdir} is not writable ({e.strerror}); choose another folder "
+                        "or free space") from None
+
+
+def find_weights(path, stage):
+    """A finished stage's weights file from a workdir, a stage dir or the file itself."""
+    candidates = [path] if path.endswith(".h5") else [os.path.join(path, WEIGHTS),
+                                                       os.path.join(path, stage, WEIGHTS)]
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    raise UserError(f"--init_from={path}: no finished {stage} there (looked for {', '.join(candidates)}); "
+                    f"point it at a work directory whose {stage} stage has finished")
+
+
+def optimizer(s, beta1, beta2):
+    """Adam with the run's learning rate and epsilon (fused kernel; loss scaling under float16)."""
+    return precision.wrap_optimizer(FusedAdam(s.run.learning_rate, beta_1=beta1, beta_2=beta2,
+                                              epsilon=s.run.epsilon))
+
+
+def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
+    """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
+    run = s.run
+    limit = run.eval_limit if limit is None else limit
+    ds = data.eval_dataset(name, split, domain, s.method.pipeline(s), 16, run.data_dir or None, limit)
+    return evaluation.score(predict, ds, run.eval_crop_border, run.eval_y_channel, quantize=run.eval_quantize,
+                            jpeg_quality=run.eval_jpeg_quality, **kwargs)
+
+
+def validation(s, predict):
+    """PSNR / SSIM per test set on the first --val_images validation images, and bicubic's
+    on the same images for reference (None: off)."""
+    if not s.run.val_images:
+        return None
+    baseline = {}
+
+    def validate():
+        out = {}
+        for test, domain, name in s.method.test_sets(s):
+            if test not in baseline:     # the same images every time: score bicubic once
+                baseline[test] = score_on(s, evaluation.bicubic, name, domain, "validation", s.run.val_images)
+            r = score_on(s, predict, name, domain, "validation", s.run.val_images)
+            out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
+            out[f"psnr_{test}_bicubic"], out[f"ssim_{test}_bicubic"] = baseline[test]["psnr"], baseline[test]["ssim"]
+        return out
+    return validate
+
+
+def train_stage(s, stage, init_path):
+    """Trains one stage to the end (resuming if a checkpoint exists); returns its network."""
+    method, run = s.method, s.run
+    stage_dir = os.path.join(run.workdir, stage)
+    if loop.is_done(stage_dir):
+        logging.info("stage %s already finished in %s", stage, stage_dir)
+        return method.load(s, stage, stage_dir)
+    keras.utils.set_random_seed(run.seed)
+    specs = method.domains(s, stage)
+    steps_per_epoch, total = loop.stage_steps(run, specs)
+    strategy = loop.strategy_for(run)
+    with strategy.scope():
+        training = method.training(s, stage, init_path, steps_per_epoch)
+    loop.fit(run, stage, training.trainer, training.checkpoint, specs, method.pipeline(s), total,
+             grid_fn=training.grid, validate_fn=validation(s, method.predictor(s, training.model)),
+             progress_keys=training.progress_keys, strategy=strategy)
+    training.model.save_weights(os.path.join(stage_dir, WEIGHTS))
+    loop.mark_done(stage_dir, total)
+    return training.model
+
+
+def report(s, models, rows_order=None):
+    """Scores bicubic upsampling and every model on the run's test sets; writes
+    results.json/.md and samples.png. models: {row name: network}."""
+    method, run = s.method, s.run
+    extractor = fid.fid_network(run.fid_graph, run.inception_weights)
+    scored = {evaluation.BICUBIC: evaluation.bicubic, **{k: method.predictor(s, m) for k, m in models.items()}}
+    rows = [{"model": model, "test": test, **score_on(s, fn, name, domain, fid_extractor=extractor)}
+            for model, fn in scored.items() for test, domain, name in method.test_sets(s)]
+    order = list(scored)
+    rows.sort(key=lambda r: (r["test"], order.index(r["model"])))
+    baseline = method.baseline(s, list(models))
+    extra = dict(protocol={"y_channel": run.eval_y_channel, "crop_border": run.eval_crop_border,
+                           "jpeg_quality": run.eval_jpeg_quality},
+                 test_sets={test: name for test, _, name in method.test_sets(s)})
+    md = evaluation.write_results(run.workdir, method.title(s), rows, baseline,
+                                  getattr(extractor, "label", fid.LABEL), **extra)
+    evaluation.write_samples(os.path.join(run.workdir, "samples.png"), [t[1:] for t in method.test_sets(s)],
+                             {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, method.pipeline(s),
+                             run.data_dir or None, n=method.samples_per_set)
+    print(md, flush=True)
+    print(f"wrote {run.workdir}/results.md, results.json and samples.png; "
+          f"pictures and curves: tensorboard --logdir {run.workdir}/tensorboard", flush=True)
+    return {"rows": rows, "baseline": baseline, **extra}
+
+
+def run(s):
+    """Trains every stage of `s` in order, scores each model on its test sets, writes the results."""
+    if not isinstance(s, config.Settings):
+        raise TypeError("run() takes config.Settings (config.make(...))")
+    check(s)
+    check_writable(s.run.workdir)
+    config.save(s)
+    if s.run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(s.run.seed)
+    print(f"precision policy: {precision.set_policy(s.run.mixed_precision)}", flush=True)
+    method = s.method
+    trained = {}
+    for stage in s.run.stages:
+        before = method.start_from.get(stage)
+        init = os.path.join(s.run.workdir, before) if before in trained else s.run.init_from
+        print(f"== stage {stage}", flush=True)
+        trained[stage] = train_stage(s, stage, init)
+    models = {**method.extra_rows(s, trained), **{method.row_names[k]: m for k, m in trained.items()}}
+    return report(s, models)

@@ -1,0 +1,1 @@
+"""ISR-KD, the paper plug-in: face -> cartoon incremental super-resolution with knowledge distillation."""

@@ -1,0 +1,63 @@
+"""ISR-KD benchmarks for `python -m isr_kd_tf.bench`: the incremental GAN step and exported inference."""
+
+import tempfile
+
+from isr_kd_tf.bench import step_report, time_steps, graph_flops, peak_matmul_gflops
+
+
+def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, steps=3, peak=None, **_):
+    """The incremental GAN step at paper width: teacher + G + D, half source, half target."""
+    import keras
+    import tensorflow as tf
+    from isr_kd_tf import data
+    from isr_kd_tf.isr_kd.discriminator import build_discriminator
+    from isr_kd_tf.isr_kd.generator import build_generator
+    from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+    from isr_kd_tf.optim import FusedAdam
+
+    peak = peak or peak_matmul_gflops()
+    hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
+    batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
+                        data.PipelineConfig(hr_size=hr_size))
+
+    def make_step():
+        keras.utils.set_random_seed(0)
+        g = build_generator(width)
+        trainer = ISRKDTrainer(g, build_discriminator(width, hr_size), copy_generator(g), "incremental")
+        trainer.compile(FusedAdam(1e-4), FusedAdam(1e-4))
+        trainer.g_optimizer.build(g.trainable_variables)
+        trainer.d_optimizer.build(trainer.discriminator.trainable_variables)
+        return trainer.train_step
+
+    return step_report("isr_kd_incremental_train_step", make_step, batch, steps, peak,
+                        batch_size=batch_size, hr_size=hr_size, width=width)
+
+
+def bench_inference(width=1.0, steps=5, peak=None, **_):
+    """The exported ISR-KD generator, 16x16 -> 128x128: batch-1 latency, batch-32 throughput."""
+    import tensorflow as tf
+    from isr_kd_tf import config
+    from isr_kd_tf.export import SuperResolver
+    from isr_kd_tf.isr_kd.generator import build_generator
+
+    peak = peak or peak_matmul_gflops()
+    out = tempfile.mkdtemp()
+    generator = build_generator(width)
+    module = SuperResolver(config.make(method="isr_kd", width=width), generator)
+    tf.saved_model.save(module, out, signatures={"serving_default": module.serving})
+    serve = tf.saved_model.load(out).signatures["serving_default"]
+    result = {"name": "inference", "width": width, "peak_gflops": round(peak, 1)}
+    for n in (1, 32):
+        lr = tf.cast(tf.random.uniform((n, 16, 16, 3), 0, 255, seed=n), tf.uint8)
+        flops = graph_flops(tf.function(lambda x: generator(x)["sr"]), tf.cast(lr, tf.float32))
+        s = time_steps(lambda x: serve(images=x), lr, steps)
+        result[f"batch{n}_s"] = round(s, 4)
+        result[f"batch{n}_images_per_s"] = round(n / s, 1)
+        result[f"batch{n}_achieved_gflops"] = round(flops / s / 1e9, 1)
+    result["gflop_per_image"] = round(flops / 32 / 1e9, 3)
+    result["latency_ms"] = round(1000 * result["batch1_s"], 1)
+    return result
+
+
+
+BENCHMARKS = {"isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference}

@@ -1,0 +1,124 @@
+"""Methods (papers) plug into the framework here; the framework never imports one by name.
+
+A method is found by its name: one registered in this process
+(`register`), one that an installed package declares under the
+`isr_kd_tf.methods` entry-point group (setup.py: isr_kd, pkdn), or a
+module path (`--method=my_package.my_method`) whose import registers it.
+"""
+
+import dataclasses
+import importlib
+import importlib.metadata
+
+from isr_kd_tf.errors import UserError
+
+ENTRY_POINTS = "isr_kd_tf.methods"
+_REGISTRY = {}
+
+
+@dataclasses.dataclass
+class Training:
+    """What a method hands the training loop for one stage."""
+    trainer: object               # keras.Model whose train_step returns this step's loss terms
+    checkpoint: dict              # {name: Keras model or optimizer}: saved together, restored together
+    model: object                 # the stage's network, saved as its weights file when the stage ends
+    grid: object = None           # batch -> uint8 picture for TensorBoard
+    progress_keys: tuple = ("loss",)
+
+
+class Method:
+    """What a paper implements. Every hook gets `s`, the experiment's config.Settings
+    (s.run: the shared run settings; s.paper: this method's `config`)."""
+
+    name = ""
+    config = None                 # dataclass of the paper's own settings (each field a flag; config.setting)
+    stages = ()                   # every stage, in training order
+    row_names = {}                # stage -> its row in results tables
+    export_order = ()             # stages an export or evaluation prefers, most advanced first
+    start_from = {}               # stage -> the earlier stage whose result it starts from (else --init_from)
+    samples_per_set = 3           # rows per test set in samples.png
+    onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
+
+    def check(self, s):
+        """UserError for settings that contradict each other, before any work."""
+
+    def pipeline(self, s):
+        """The data.PipelineConfig of training and evaluation."""
+        raise NotImplementedError
+
+    def test_sets(self, s):
+        """[(row label, domain id, dataset name)] the models are scored on."""
+        raise NotImplementedError
+
+    def domains(self, s, stage):
+        """[data.DomainSpec] a stage trains on."""
+        raise NotImplementedError
+
+    def build(self, s, stage):
+        """The stage's network with fresh weights (its checkpoints restore into it)."""
+        raise NotImplementedError
+
+    def load(self, s, stage, path):
+        """A trained network of `stage` from a workdir, a stage dir or a weights file."""
+        raise NotImplementedError
+
+    def training(self, s, stage, init_path, steps_per_epoch):
+        """A Training for `stage`, built inside the distribution strategy's scope."""
+        raise NotImplementedError
+
+    def predictor(self, s, model):
+        """batch -> SR in [0, 255] (for scoring a model in memory)."""
+        raise NotImplementedError
+
+    def serve(self, s, model, images):
+        """LR images [N, H, W, 3] in [0, 255] -> SR [N, sH, sW, 3] in [0, 255]: the export's function."""
+        raise NotImplementedError
+
+    def extra_rows(self, s, trained):
+        """{row name: model} scored beside the trained stages (e.g. the model --init_from names)."""
+        return {}
+
+    def baseline(self, s, rows):
+        """The row the relative changes compare with."""
+        return next(iter(rows))
+
+    def title(self, s):
+        return f"{self.name} results"
+
+    def benchmarks(self):
+        """{name: fn(**options) -> dict} for `python -m isr_kd_tf.bench`."""
+        return {}
+
+
+def register(method):
+    """Makes `method` (a Method instance) available under its name; returns it."""
+    if not method.name:
+        raise ValueError("a method needs a name")
+    _REGISTRY[method.name] = method
+    return method
+
+
+def _entry_points():
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINTS)}
+
+
+def get(name):
+    """The method called `name` (registered, installed, or a module path that registers it)."""
+    if name not in _REGISTRY and name in _entry_points():
+        register(_entry_points()[name].load())
+    if name not in _REGISTRY and "." in name:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise UserError(f"--method={name}: cannot import it ({e})") from None
+    if name not in _REGISTRY:
+        raise UserError(f"--method={name!r} is not a method; use one of {', '.join(sorted(available()))} "
+                        "or a module path that registers one (isr_kd_tf.methods.register)")
+    return _REGISTRY[name]
+
+
+def available():
+    """{name: Method} of every installed and registered method."""
+    for name in _entry_points():
+        get(name)
+    return dict(_REGISTRY)

@@ -1,0 +1,159 @@
+"""PKDN as a method: train the parsing-guided teacher, then distil it into the
+LR-only student; optionally the same student without distillation (arXiv 2409.14385).
+
+Stages: teacher, student (distilled), student_no_kd. Scored like DIC /
+KDFSRNet on the real-face set: Y channel, 8-pixel border crop.
+"""
+
+import os
+
+from isr_kd_tf import data, experiment, methods, visualize
+from isr_kd_tf.data import parsing as parsing_lib
+from isr_kd_tf.errors import UserError
+from isr_kd_tf.layers import scaled
+from pkdn_tf import models
+from pkdn_tf.config import PKDNConfig
+from pkdn_tf.trainer import PKDNTrainer, predict
+
+
+def role(stage):
+    return "teacher" if stage == "teacher" else "student"
+
+
+def build_model(s, stage):
+    """The teacher or the student of the settings, with weights created."""
+    p = s.paper
+    feats = scaled(models.N_FEATS, s.run.width)
+    if role(stage) == "teacher":
+        ch = parsing_lib.channels(p.parsing_encoding)
+        if p.teacher_arch == "kdfsrnet":
+            m = models.KDFSRNetTeacher(ch, n_feats=feats)
+        else:
+            m = models.Teacher(ch, p.pfb_per_stage, p.teacher_pfb, p.teacher_ffb, p.ffb_outer_residual,
+                               n_feats=feats, rcag_blocks=p.student_blocks)
+    else:
+        m = models.Student(p.student_ffb, p.student_blocks, feats)
+    return models.build(m, s.run.hr_size, p.weight_init, s.run.seed)
+
+
+def load_model(s, stage, path):
+    """A trained teacher/student from a workdir, a stage dir or a weights file."""
+    f = experiment.find_weights(path, stage)
+    m = build_model(s, stage)
+    try:
+        m.load_weights(f)
+    except ValueError as e:
+        raise UserError(f"{f} does not fit the {role(stage)} these flags describe: {e}") from None
+    return m
+
+
+def _require_parsing(s):
+    spec = data.load(s.run.source_data, "train", s.run.data_dir or None).element_spec
+    if "parsing" not in spec and not s.paper.parsing_net:
+        raise UserError(f"--source_data={s.run.source_data} has no parsing maps, which the PKDN teacher needs; "
+                        "use synthetic_faces, a dataset with maps, or label it with --parsing_net=<BiSeNet-style model>")
+
+
+def image_grid(batch, model, teacher, n=4):
+    sr = predict(model, {k: v[:n] for k, v in batch.items()})[0].numpy()
+    t_sr = predict(teacher, {k: v[:n] for k, v in batch.items()})[0].numpy() if teacher is not None else None
+    rows = []
+    for i in range(min(n, sr.shape[0])):
+        row = [batch["lr"][i].numpy(), batch["lr_up"][i].numpy()]
+        if "parsing" in batch:
+            row.append(visualize.colour_parsing(batch["parsing"][i].numpy()))
+        row += ([t_sr[i]] if t_sr is not None else []) + [sr[i], batch["hr"][i].numpy()]
+        rows.append(row)
+    labels = ["LR", "bicubic"] + (["parsing"] if "parsing" in batch else []) + (
+        ["teacher"] if teacher is not None else []) + ["SR", "HR"]
+    return visualize.grid(rows, 96, labels)
+
+
+class PKDN(methods.Method):
+    name = "pkdn"
+    config = PKDNConfig
+    stages = ("teacher", "student", "student_no_kd")
+    row_names = {"teacher": "teacher", "student": "student_kd", "student_no_kd": "student_no_kd"}
+    export_order = ("student", "student_no_kd", "teacher")
+    start_from = {"student": "teacher"}
+    samples_per_set = 4
+    onnx_refusal = ("PKDN exports are not offered as ONNX (their in-graph bicubic upsampling and padding do not "
+                    "convert faithfully); use the SavedModel")
+
+    def check(self, s):
+        p = s.paper
+        if p.teacher_arch not in ("pkdn", "kdfsrnet"):
+            raise UserError(f"--teacher_arch={p.teacher_arch!r}: use pkdn or kdfsrnet")
+        if p.weight_init not in models.WEIGHT_INITS:
+            raise UserError(f"--weight_init={p.weight_init!r}: use {' or '.join(models.WEIGHT_INITS)}")
+        parsing_lib.channels(p.parsing_encoding)
+        if s.run.hr_size % 16:
+            raise UserError(f"--hr_size={s.run.hr_size}: PKDN halves the size four times; use a multiple of 16")
+        for name in ("pfb_per_stage", "student_blocks"):
+            if getattr(p, name) < 1:
+                raise UserError(f"--{name} must be at least 1 (got {getattr(p, name)})")
+        if p.distill_epochs < 0 or p.lambda_ts < 0 or p.lambda_fs < 0 or p.train_count < 0:
+            raise UserError("--distill_epochs, --lambda_ts, --lambda_fs and --train_count must not be negative")
+
+    def pipeline(self, s):
+        run, p = s.run, s.paper
+        return data.PipelineConfig(hr_size=run.hr_size, scale=run.scale, degradation=run.degradation,
+                                   flip=run.augment, rotate=run.augment, rotate_prob=run.rotate_prob, edges=False,
+                                   upsample_lr=True, parsing_encoding=p.parsing_encoding, parsing_net=p.parsing_net,
+                                   parsing_cache=p.parsing_cache or os.path.join(run.workdir, "parsing_cache"))
+
+    def test_sets(self, s):
+        return [(s.run.source_data, data.SOURCE, s.run.source_data)]
+
+    def domains(self, s, stage):
+        return [data.DomainSpec(s.run.source_data, data.SOURCE, s.paper.train_count)]
+
+    def build(self, s, stage):
+        return build_model(s, stage)
+
+    def load(self, s, stage, path):
+        return load_model(s, stage, path)
+
+    def training(self, s, stage, init_path, steps_per_epoch):
+        p = s.paper
+        teacher = load_model(s, "teacher", init_path) if stage == "student" else None
+        if stage == "teacher" or teacher is not None:
+            _require_parsing(s)
+        model = build_model(s, stage)
+        trainer = PKDNTrainer(model, teacher, p.lambda_ts, p.lambda_fs, p.distill_epochs, steps_per_epoch)
+        opt = experiment.optimizer(s, p.beta1, p.beta2)
+        trainer.compile(optimizer=opt)
+        opt.build(model.trainable_variables)
+        return methods.Training(trainer, dict(model=model, optimizer=opt), model,
+                                grid=lambda b: image_grid(b, model, teacher), progress_keys=("loss", "l1", "fs"))
+
+    def predictor(self, s, model):
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def sr(batch):
+            return predict(model, batch)[0]
+        return sr
+
+    def serve(self, s, model, images):
+        if model.needs_parsing:
+            raise UserError("the PKDN teacher needs parsing maps at inference; export a student (--stage=student)")
+        return models.super_resolve(model, images, s.run.scale)
+
+    def extra_rows(self, s, trained):
+        if "teacher" not in trained and "student" in trained and s.run.init_from:
+            return {"teacher": load_model(s, "teacher", s.run.init_from)}
+        return {}
+
+    def baseline(self, s, rows):
+        return "student_no_kd" if "student_no_kd" in rows else rows[0]
+
+    def title(self, s):
+        return f"PKDN results ({s.run.source_data})"
+
+    def benchmarks(self):
+        from pkdn_tf import bench
+        return bench.BENCHMARKS
+
+
+METHOD = methods.register(PKDN())

@@ -1,0 +1,69 @@
+"""PKDN / KDFSRNet networks: exact parameter counts, nine taps, ablations, PyTorch's initialisation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from isr_kd_tf.data.parsing import encode_parsing
+from pkdn_tf import models
+
+
+def _inputs(model, n=1, size=128):
+    lr = tf.random.uniform((n, size, size, 3))
+    parsing = tf.random.uniform((n, size, size, model.config_["parsing_channels"])) if model.needs_parsing else None
+    return lr, parsing
+
+
+def test_student_and_kdfsrnet_teacher_have_the_exact_parameter_counts():
+    assert models.build(models.Student()).count_params() == 5_203_995
+    assert models.build(models.KDFSRNetTeacher()).count_params() == 2_526_027
+
+
+@pytest.mark.parametrize("factory", [models.Student, models.KDFSRNetTeacher, models.Teacher])
+def test_nine_feature_taps_at_the_stage_resolutions(factory):
+    m = models.build(factory(n_feats=8), 128)
+    out = m(*_inputs(m))
+    assert out["sr"].shape == (1, 128, 128, 3)
+    assert [f.shape[1] for f in out["features"]] == [64, 32, 16, 8, 8, 16, 32, 64, 128]
+    assert all(f.shape[-1] == 8 for f in out["features"])
+
+
+def test_any_size_divisible_by_16_works():
+    m = models.build(models.Teacher(n_feats=8), 64)
+    lr, parsing = _inputs(m, 2, 48)
+    assert m(tf.image.resize(lr, (48, 80)), tf.image.resize(parsing, (48, 80)))["sr"].shape == (2, 48, 80, 3)
+
+
+def test_teacher_variants_differ_where_the_ablations_say():
+    def n(**kw):
+        return models.build(models.Teacher(n_feats=16, **kw), 32).count_params()
+    full, no_ffb, no_pfb_ffb = n(), n(ffb=False), n(pfb=False, ffb=False)
+    assert full > no_ffb != no_pfb_ffb
+    one_hot = models.build(models.Teacher(parsing_channels=19, n_feats=16), 32)
+    assert one_hot.count_params() > full
+    s = models.build(models.Student(ffb=True, n_feats=16), 32)
+    assert s.count_params() > models.build(models.Student(n_feats=16), 32).count_params()
+
+
+def test_a_parsing_guided_network_refuses_to_run_without_parsing():
+    m = models.build(models.Teacher(n_feats=8), 32)
+    with pytest.raises(ValueError, match="parsing"):
+        m(tf.zeros((1, 32, 32, 3)))
+
+
+def test_torch_init_draws_as_pytorchs_default_conv_and_linear():
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for kernels and biases, PyTorch's Conv2d / Linear default."""
+    torch = pytest.importorskip("torch")
+    m = models.build(models.Teacher(3, n_feats=16, blocks=1), 32, "torch", seed=3)
+    for layer, ref in ((m.stages[0][0].fuse, torch.nn.Conv2d(32, 16, 3)),
+                       (m.stages[0][0].channel.hidden, torch.nn.Linear(16, 4))):
+        fan_in = int(np.prod(layer.kernel.shape[:-1]))
+        bound = 1 / np.sqrt(fan_in)
+        for got, want in ((layer.kernel.numpy(), ref.weight.detach().numpy()),
+                          (layer.bias.numpy(), ref.bias.detach().numpy())):
+            assert np.abs(got).max() <= bound and np.abs(want).max() <= bound
+            if got.size >= 64:       # a uniform's standard deviation, where there are values enough
+                assert got.std() == pytest.approx(bound / np.sqrt(3), rel=0.2)
+                assert want.std() == pytest.approx(bound / np.sqrt(3), rel=0.2)
+    keras_init = models.build(models.Teacher(3, n_feats=16, blocks=1), 32, "keras")
+    assert not keras_init.head.bias.numpy().any() and m.head.bias.numpy().any()
