@@ -107,10 +107,14 @@ def get(name):
     if name not in _REGISTRY and name in _entry_points():
         register(_entry_points()[name].load())
     if name not in _REGISTRY and "." in name:
+        before = set(_REGISTRY)
         try:
             importlib.import_module(name)
         except ImportError as e:
             raise UserError(f"--method={name}: cannot import it ({e})") from None
+        new = set(_REGISTRY) - before
+        if len(new) == 1:                      # the module registered one method: its path names it too
+            _REGISTRY[name] = _REGISTRY[new.pop()]
     if name not in _REGISTRY:
         raise UserError(f"--method={name!r} is not a method; use one of {', '.join(sorted(available()))} "
                         "or a module path that registers one (isr_kd_tf.methods.register)")

@@ -60,7 +60,7 @@ def define_named_method(argv):
 
 def settings_from_flags():
     """config.Settings of the parsed flags; another method's setting given on the command line is refused."""
-    name = FLAGS.method
+    name = methods.get(FLAGS.method).name
     values = {}
     for flag, owner in OWNER.items():
         if owner in ("", name):

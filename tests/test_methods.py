@@ -1,0 +1,216 @@
+"""The framework and its methods: a third method plugs in from this file alone, and the core
+never reaches into a paper (no import cycles, no imports of pkdn_tf outside it, no switch on a
+method's name).
+
+`PlainL1` below is a complete method: an x8 network (bilinear upsampling plus a residual of two
+convs) trained with L1. The CLI finds it as `--method=tests.test_methods`.
+"""
+
+import ast
+import dataclasses
+import glob
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+import tensorflow as tf
+
+from isr_kd_tf import config, data, experiment, methods
+from isr_kd_tf.config import setting
+from isr_kd_tf.errors import UserError
+from tests.conftest import ROOT, TINY_SOURCE
+
+# --- a third method, registered from here ----------------------------------------------------
+
+
+@dataclasses.dataclass
+class PlainL1Config:
+    plain_channels: int = setting(8, "Channels of the plain L1 network's hidden conv.")
+
+
+class PlainSR(keras.Model):
+    """LR [0, 255] -> bilinear x scale + a learned residual."""
+
+    def __init__(self, channels, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.hidden = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")
+        self.out = keras.layers.Conv2D(3, 3, padding="same")
+
+    def call(self, lr):
+        up = tf.image.resize(lr, tf.shape(lr)[1:3] * self.scale, "bilinear")
+        return up + self.out(self.hidden(up / 255.0))
+
+
+class L1Trainer(keras.Model):
+    """The loop's trainer contract: train_step(batch) -> {term: value}, optimizers() -> {name: optimizer}."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def optimizers(self):
+        return {"model": self.optimizer}
+
+    def train_step(self, batch, global_counts=None):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(self.model(batch["lr"]) - batch["hr"]))
+        variables = self.model.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"loss": loss}
+
+
+class PlainL1(methods.Method):
+    name = "plain_l1"
+    config = PlainL1Config
+    stages = ("train",)
+    row_names = {"train": "plain_l1"}
+    export_order = ("train",)
+
+    def pipeline(self, s):
+        return data.PipelineConfig(hr_size=s.run.hr_size, scale=s.run.scale, degradation=s.run.degradation,
+                                   flip=s.run.augment, rotate=s.run.augment, edges=False)
+
+    def test_sets(self, s):
+        return [("faces", data.SOURCE, s.run.source_data)]
+
+    def domains(self, s, stage):
+        return [data.DomainSpec(s.run.source_data, data.SOURCE)]
+
+    def build(self, s, stage):
+        model = PlainSR(s.paper.plain_channels, s.run.scale)
+        model(tf.zeros((1, 4, 4, 3)))
+        return model
+
+    def load(self, s, stage, path):
+        model = self.build(s, stage)
+        model.load_weights(experiment.find_weights(path, stage))
+        return model
+
+    def training(self, s, stage, init_path, steps_per_epoch):
+        model = self.build(s, stage)
+        trainer = L1Trainer(model)
+        trainer.compile(optimizer=experiment.optimizer(s, 0.9, 0.999))
+        trainer.optimizer.build(model.trainable_variables)
+        return methods.Training(trainer, {"model": model, "optimizer": trainer.optimizer}, model)
+
+    def predictor(self, s, model):
+        return lambda batch: model(batch["lr"])
+
+    def serve(self, s, model, images):
+        return model(images)
+
+
+methods.register(PlainL1())
+
+
+# --- it trains, evaluates, exports and infers through the same CLI ----------------------------
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                         env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_a_third_method_trains_evaluates_exports_and_infers_through_the_cli(tmp_path, data_dir):
+    workdir = str(tmp_path / "plain")
+    out = _cli("isr_kd_tf.train", "--method=tests.test_methods", f"--workdir={workdir}", f"--data_dir={data_dir}",
+               f"--source_data={TINY_SOURCE}", "--stages=train", "--hr_size=32", "--batch_size=2", "--epochs=1",
+               "--steps_per_epoch=3", "--eval_limit=4", "--val_images=2", "--plain_channels=4", cwd=ROOT)
+    assert "| plain_l1 | faces |" in out and "| bicubic | faces |" in out
+    table = _cli("isr_kd_tf.evaluate", f"--workdir={workdir}", cwd=ROOT)
+    assert "| plain_l1 | faces |" in table
+    _cli("isr_kd_tf.export", f"--workdir={workdir}", f"--output={tmp_path / 'export'}", cwd=ROOT)
+    from PIL import Image
+    os.makedirs(tmp_path / "photos")
+    Image.new("RGB", (6, 5), (120, 60, 30)).save(tmp_path / "photos" / "face.png")
+    _cli("isr_kd_tf.infer", f"--model={tmp_path / 'export'}", f"--input={tmp_path / 'photos'}",
+         f"--output={tmp_path / 'sr'}", cwd=ROOT)
+    assert Image.open(tmp_path / "sr" / "face_x8.png").size == (48, 40)
+
+
+def test_settings_go_to_their_owner_and_another_methods_are_refused():
+    s = config.make(method="plain_l1", plain_channels=6, hr_size=32)
+    assert s.paper == PlainL1Config(6) and s.run.hr_size == 32 and s.plain_channels == 6
+    with pytest.raises(UserError, match="--alpha is a setting of --method=isr_kd, not of --method=plain_l1"):
+        config.make(method="plain_l1", alpha=5.0)
+    with pytest.raises(UserError, match="--nonsense is not a setting"):
+        config.make(method="plain_l1", nonsense=1)
+    with pytest.raises(UserError, match="--method='nowhere' is not a method"):
+        methods.get("nowhere")
+    again = config.from_dict(s.as_dict())
+    assert again == s
+
+
+def test_the_cli_refuses_another_methods_flag(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "isr_kd_tf.train", "--flagfile=flags/pkdn/demo.cfg", "--alpha=5",
+                          f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: --alpha is a setting of --method=isr_kd, not of --method=pkdn"
+
+
+# --- the core never reaches into a paper -------------------------------------------------------
+
+PACKAGES = ("isr_kd_tf", "pkdn_tf")
+
+
+def _modules():
+    """{module name: path} of every file of both packages."""
+    out = {}
+    for package in PACKAGES:
+        for path in glob.glob(os.path.join(ROOT, package, "**", "*.py"), recursive=True):
+            name = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+            out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def _imports(path, modules):
+    """Package modules a file imports, at the top or inside functions (lazy imports count)."""
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+            found.update(submodules)
+            if len(submodules) < len(node.names):      # names defined in the module itself
+                found.add(node.module)
+    return {m for m in found if m in modules}
+
+
+def test_no_import_cycles_and_nothing_outside_pkdn_tf_imports_it():
+    modules = _modules()
+    graph = {m: _imports(p, modules) - {m} for m, p in modules.items()}
+    for m, deps in graph.items():
+        if not m.startswith("pkdn_tf"):
+            assert not any(d.startswith("pkdn_tf") for d in deps), f"{m} imports {deps}"
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            if state.get(d) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(path + [m, d]))
+            if d not in state:
+                visit(d, path + [m])
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_the_core_imports_no_paper_and_never_switches_on_a_method_name():
+    names = set(methods.available())
+    for module, path in _modules().items():
+        if not module.startswith("isr_kd_tf") or module.startswith("isr_kd_tf.isr_kd"):
+            continue
+        tree = ast.parse(open(path).read())
+        assert not any(m.startswith("isr_kd_tf.isr_kd") for m in _imports(path, _modules())), module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                constants = [c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
+                assert not names & set(constants), f"{module}:{node.lineno} compares with a method name"
