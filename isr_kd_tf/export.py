@@ -65,7 +65,9 @@ class SuperResolver(tf.Module):
         self.settings = settings
         self.model = model
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    # autograph=False: a method's serve is plain TensorFlow; converting it gained nothing and, in a
+    # process that had traced other methods' functions, autograph's cache handed back the wrong one
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], autograph=False)
     def sr_float(self, images):
         return {"sr": self.settings.method.serve(self.settings, self.model, images)}
 

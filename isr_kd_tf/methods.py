@@ -36,6 +36,7 @@ class Method:
     row_names = {}                # stage -> its row in results tables
     export_order = ()             # stages an export or evaluation prefers, most advanced first
     start_from = {}               # stage -> the earlier stage whose result it starts from (else --init_from)
+    baseline_row = ""             # the row relative changes compare with, when it is in the table
     samples_per_set = 3           # rows per test set in samples.png
     onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
 
@@ -75,12 +76,20 @@ class Method:
         raise NotImplementedError
 
     def extra_rows(self, s, trained):
-        """{row name: model} scored beside the trained stages (e.g. the model --init_from names)."""
-        return {}
+        """{row name: model} scored beside the trained stages: the stages they started from that came
+        from --init_from instead of this run (ISR-KD's G_S, PKDN's teacher)."""
+        origins = {self.start_from[t] for t in trained if t in self.start_from} - set(trained)
+        if not s.run.init_from:
+            return {}
+        return {self.row_names[o]: self.load_origin(s, o, s.run.init_from) for o in sorted(origins)}
+
+    def load_origin(self, s, stage, path):
+        """The network --init_from holds for `stage` (default: load)."""
+        return self.load(s, stage, path)
 
     def baseline(self, s, rows):
-        """The row the relative changes compare with."""
-        return next(iter(rows))
+        """The row the relative changes compare with: baseline_row if scored, else the first."""
+        return self.baseline_row if self.baseline_row in rows else rows[0]
 
     def title(self, s):
         return f"{self.name} results"

@@ -76,6 +76,7 @@ class PKDN(methods.Method):
     row_names = {"teacher": "teacher", "student": "student_kd", "student_no_kd": "student_no_kd"}
     export_order = ("student", "student_no_kd", "teacher")
     start_from = {"student": "teacher"}
+    baseline_row = "student_no_kd"
     samples_per_set = 4
     onnx_refusal = ("PKDN exports are not offered as ONNX (their in-graph bicubic upsampling and padding do not "
                     "convert faithfully); use the SavedModel")
@@ -139,14 +140,6 @@ class PKDN(methods.Method):
         if model.needs_parsing:
             raise UserError("the PKDN teacher needs parsing maps at inference; export a student (--stage=student)")
         return models.super_resolve(model, images, s.run.scale)
-
-    def extra_rows(self, s, trained):
-        if "teacher" not in trained and "student" in trained and s.run.init_from:
-            return {"teacher": load_model(s, "teacher", s.run.init_from)}
-        return {}
-
-    def baseline(self, s, rows):
-        return "student_no_kd" if "student_no_kd" in rows else rows[0]
 
     def title(self, s):
         return f"PKDN results ({s.run.source_data})"

@@ -84,9 +84,10 @@ def test_every_flag_explains_itself(module):
         assert len(text.split()) >= 3 and "See train_lib" not in text, (name, text)
     if module == "isr_kd_tf.train":
         import dataclasses
+        import importlib.metadata
         from isr_kd_tf import config, methods
-        every = {f.name for c in [config.RunConfig] + [m.config for m in methods.available().values()]
-                 for f in dataclasses.fields(c)}
+        installed = [methods.get(ep.name) for ep in importlib.metadata.entry_points(group=methods.ENTRY_POINTS)]
+        every = {f.name for c in [config.RunConfig] + [m.config for m in installed] for f in dataclasses.fields(c)}
         assert set(own) == every | {"jit"}
         assert "(Table III: 5, 10, 15; chosen 5)" in own["alpha"]
         assert "<box|bicubic>" in out.stdout      # choices are listed and enforced

@@ -115,6 +115,7 @@ class ISRKD(methods.Method):
     row_names = {"pretrain": "pretrained", "incremental": "incremental_kd", "finetune": "incremental_no_kd"}
     export_order = ("incremental", "finetune", "pretrain")
     start_from = {"incremental": "pretrain", "finetune": "pretrain"}
+    baseline_row = "pretrained"
     samples_per_set = 3
 
     def check(self, s):
@@ -180,13 +181,8 @@ class ISRKD(methods.Method):
     def serve(self, s, model, images):
         return model(images, training=False)["sr"]
 
-    def extra_rows(self, s, trained):
-        if "pretrain" not in trained and s.run.init_from:
-            return {"pretrained": load_pretrained(s, s.run.init_from)}
-        return {}
-
-    def baseline(self, s, rows):
-        return "pretrained" if "pretrained" in rows else rows[0]
+    def load_origin(self, s, stage, path):
+        return load_pretrained(s, path)          # G_S itself, also for the extended network of Table V
 
     def title(self, s):
         return f"ISR-KD results ({s.run.source_data} → {s.paper.target_data})"
