@@ -5,7 +5,6 @@ example: its file name, or `split[index]` where the source has none) and,
 where the source has it, `parsing` (uint8 HxW, BiSeNet's 19 classes).
 """
 
-import logging
 import contextlib
 import io
 import os

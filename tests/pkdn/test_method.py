@@ -1,6 +1,5 @@
 """PKDN as a method: parsing maps required, the pipeline's inputs, bad settings."""
 
-import numpy as np
 import pytest
 
 from isr_kd_tf import config, data, experiment

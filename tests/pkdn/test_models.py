@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf.data.parsing import encode_parsing
 from pkdn_tf import models
 
 

@@ -38,7 +38,6 @@ def test_student_steps_leave_the_frozen_teacher_bit_for_bit_unchanged():
     before = [w.copy() for w in teacher.get_weights()]
     student = models.build(models.Student(n_feats=8, blocks=2), 32)
     trainer = PKDNTrainer(student, teacher, steps_per_epoch=1)
-    import keras
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
     s_before = [w.copy() for w in student.get_weights()]
     for _ in range(2):

@@ -1,16 +1,12 @@
-"""Evaluation: FID against SciPy, the whole FID path on a random network, the evaluate CLI."""
-
-import json
-import os
+"""FID: the Frechet distance against SciPy, the TF-FID graph path, the labelled fallback, n/a without a network."""
 
 import keras
 import numpy as np
 import pytest
 import scipy.linalg
 
-from isr_kd_tf import evaluate, fid
+from isr_kd_tf import fid
 from isr_kd_tf.errors import UserError
-from tests.conftest import TINY_SOURCE, TINY_TARGET
 
 
 def test_frechet_distance_matches_a_direct_scipy_computation():
@@ -90,23 +86,3 @@ def test_the_keras_fallback_is_labelled_as_not_comparable(tmp_path):
     md = evaluation.results_markdown([{"model": "a", "test": "t", "psnr": 20.0, "ssim": 0.5, "fid": 3.0}], "a",
                                      extract.label)
     assert "| FID (Keras InceptionV3) (Δ%) |" in md
-
-
-def test_jpeg_scoring_equals_scoring_files_written_and_read_as_the_official_test_does(tmp_path):
-    """test.py: cv2.imwrite(<name>.jpg, BGR float) for SR and HR, then scores the re-read files."""
-    import cv2
-    from skimage.metrics import peak_signal_noise_ratio
-    from isr_kd_tf import evaluation
-    rng = np.random.default_rng(0)
-    hr = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    sr = np.clip(hr + rng.normal(0, 12, hr.shape), 0, 255).astype("float32")
-    batch = {"hr": hr}
-    got = evaluation.score(lambda b: sr, [batch], jpeg_quality=95)["psnr"]
-    want = []
-    for i in range(2):
-        for name, img in (("sr", sr[i]), ("hr", hr[i])):
-            cv2.imwrite(str(tmp_path / f"{name}.jpg"), cv2.cvtColor(np.round(img) / 255, cv2.COLOR_RGB2BGR) * 255)
-        a, b = (cv2.imread(str(tmp_path / f"{n}.jpg"))[..., ::-1] for n in ("sr", "hr"))
-        want.append(peak_signal_noise_ratio(b, a, data_range=255))
-    assert got == pytest.approx(np.mean(want), abs=1e-3)
-    assert got != pytest.approx(evaluation.score(lambda b: sr, [batch])["psnr"], abs=1e-3)
