@@ -98,6 +98,11 @@ class Method:
         """{name: fn(**options) -> dict} for `python -m isr_kd_tf.bench`."""
         return {}
 
+    def claim_plan(self, smoke=False):
+        """The paper's claims and the runs they need (isr_kd_tf.claims.Plan), or None.
+        smoke: the same runs at test size (tiny sets, a few steps)."""
+        return None
+
 
 def register(method):
     """Makes `method` (a Method instance) available under its name; returns it."""

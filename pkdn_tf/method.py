@@ -148,5 +148,9 @@ class PKDN(methods.Method):
         from pkdn_tf import bench
         return bench.BENCHMARKS
 
+    def claim_plan(self, smoke=False):
+        from pkdn_tf.claims import plan
+        return plan(smoke)
+
 
 METHOD = methods.register(PKDN())

@@ -191,5 +191,9 @@ class ISRKD(methods.Method):
         from isr_kd_tf.isr_kd import bench
         return bench.BENCHMARKS
 
+    def claim_plan(self, smoke=False):
+        from isr_kd_tf.isr_kd.claims import plan
+        return plan(smoke)
+
 
 METHOD = methods.register(ISRKD())

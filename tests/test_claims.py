@@ -1,0 +1,35 @@
+"""The claims runner: its statistics against NumPy, and the command at smoke size (two seeds, one claim)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from isr_kd_tf import claims
+from tests.conftest import ROOT
+
+
+def test_a_part_holds_when_its_mean_is_positive_and_beyond_its_standard_error():
+    v = [0.3, 0.1, 0.2]
+    s = claims.summarise(v)
+    assert s["mean"] == pytest.approx(np.mean(v)) and s["sd"] == pytest.approx(np.std(v, ddof=1))
+    assert s["se"] == pytest.approx(np.std(v, ddof=1) / np.sqrt(3)) and s["holds"]
+    assert not claims.summarise([0.3, -0.25, 0.05])["holds"]      # positive mean, inside one standard error
+    assert not claims.summarise([-0.1, -0.2])["holds"]
+    assert not claims.summarise([0.5])["holds"]                   # one seed cannot tell a result from noise
+
+
+def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, data_dir):
+    out = subprocess.run([sys.executable, "-m", "isr_kd_tf.claims", "--seeds=2", "--smoke", "--claims=isr_kd_table3",
+                          f"--output={tmp_path}", f"--data_dir={data_dir}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.load(open(tmp_path / "claims.json"))
+    (claim,) = report["claims"]
+    assert claim["name"] == "isr_kd_table3" and len(claim["per_seed"]) == 2 and isinstance(claim["holds"], bool)
+    assert set(claim) >= {"name", "paper", "statement", "holds", "per_seed", "mean", "sd"}
+    assert os.path.isfile(tmp_path / "isr_kd_table3.png") and "| isr_kd_table3 |" in (tmp_path / "claims.md").read_text()
+    assert sorted(os.listdir(tmp_path / "seed0" / "isr_kd")) == ["gs", "kd", "kd_alpha15"]     # only what it needs
