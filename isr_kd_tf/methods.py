@@ -39,6 +39,8 @@ class Method:
     baseline_row = ""             # the row relative changes compare with, when it is in the table
     samples_per_set = 3           # rows per test set in samples.png
     onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
+    benchmarks_module = ""        # module holding BENCHMARKS = {name: fn(**options) -> dict}
+    claims_module = ""            # module holding plan(smoke) -> isr_kd_tf.claims.Plan
 
     def check(self, s):
         """UserError for settings that contradict each other, before any work."""
@@ -96,12 +98,12 @@ class Method:
 
     def benchmarks(self):
         """{name: fn(**options) -> dict} for `python -m isr_kd_tf.bench`."""
-        return {}
+        return importlib.import_module(self.benchmarks_module).BENCHMARKS if self.benchmarks_module else {}
 
     def claim_plan(self, smoke=False):
         """The paper's claims and the runs they need (isr_kd_tf.claims.Plan), or None.
         smoke: the same runs at test size (tiny sets, a few steps)."""
-        return None
+        return importlib.import_module(self.claims_module).plan(smoke) if self.claims_module else None
 
 
 def register(method):

@@ -78,6 +78,8 @@ class PKDN(methods.Method):
     start_from = {"student": "teacher"}
     baseline_row = "student_no_kd"
     samples_per_set = 4
+    benchmarks_module = "pkdn_tf.bench"
+    claims_module = "pkdn_tf.claims"
     onnx_refusal = ("PKDN exports are not offered as ONNX (their in-graph bicubic upsampling and padding do not "
                     "convert faithfully); use the SavedModel")
 
@@ -143,14 +145,6 @@ class PKDN(methods.Method):
 
     def title(self, s):
         return f"PKDN results ({s.run.source_data})"
-
-    def benchmarks(self):
-        from pkdn_tf import bench
-        return bench.BENCHMARKS
-
-    def claim_plan(self, smoke=False):
-        from pkdn_tf.claims import plan
-        return plan(smoke)
 
 
 METHOD = methods.register(PKDN())

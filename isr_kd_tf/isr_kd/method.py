@@ -117,6 +117,8 @@ class ISRKD(methods.Method):
     start_from = {"incremental": "pretrain", "finetune": "pretrain"}
     baseline_row = "pretrained"
     samples_per_set = 3
+    benchmarks_module = "isr_kd_tf.isr_kd.bench"
+    claims_module = "isr_kd_tf.isr_kd.claims"
 
     def check(self, s):
         if s.run.scale != 8:
@@ -186,14 +188,6 @@ class ISRKD(methods.Method):
 
     def title(self, s):
         return f"ISR-KD results ({s.run.source_data} → {s.paper.target_data})"
-
-    def benchmarks(self):
-        from isr_kd_tf.isr_kd import bench
-        return bench.BENCHMARKS
-
-    def claim_plan(self, smoke=False):
-        from isr_kd_tf.isr_kd.claims import plan
-        return plan(smoke)
 
 
 METHOD = methods.register(ISRKD())
