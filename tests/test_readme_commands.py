@@ -171,3 +171,19 @@ def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(us
     assert "Load dataset info" in loud and CXX_LOG.search(loud)
     own = _train(*args, "--workdir=runs/own", env={"TF_CPP_MIN_LOG_LEVEL": "0"})    # the user's own level wins
     assert CXX_LOG.search(own)
+
+
+def test_the_other_documented_tools(user_dir, data_dir):
+    """pkdn_tf.convert on a checkpoint in the official layout, preview, and a benchmark, as the README calls them."""
+    torch = pytest.importorskip("torch")
+    from pkdn_tf.torch_reference import KDFSRNet
+    cwd = str(user_dir)
+    torch.save(KDFSRNet(3, c=8, blocks=1, reduction=4).state_dict(), user_dir / "student.pth")
+    out = _run(["pkdn_tf.convert", "--pth=student.pth", "--which=student", "--output=student.weights.h5"], cwd)
+    assert "KDFSRNet student" in out and os.path.isfile(user_dir / "student.weights.h5")
+    _run(["isr_kd_tf.preview", "--output=preview.png", f"--data_dir={data_dir}", f"--source={TINY_SOURCE}",
+          f"--target={TINY_TARGET}", "--n=2"], cwd)
+    assert Image.open(user_dir / "preview.png").size[0] > 100
+    bench = _run(["isr_kd_tf.bench", "--json", "--only=inference", "--width=0.0625", "--steps=1"], cwd)
+    result = json.loads(next(line for line in bench.splitlines() if line.startswith("{")))
+    assert result["name"] == "inference" and result["batch1_s"] > 0

@@ -1,8 +1,9 @@
 """ISR-KD's claims (Tables I, III, IV) as runs on the bundled domains and margins.
 
-Sizes are the demo's (width 1/8, 64x64 HR, batch 8): G_S pre-trains for
-1500 steps (fewer leave nothing to forget), each incremental or fine-tuning
-run continues for 600 steps on 200 old-domain + 800 new-domain images.
+Sizes are the demo's (flags/demo.cfg: width 1/8, 64x64 HR, batch 8, 1500
+steps per stage; fewer pre-training steps leave nothing to forget): each
+incremental or fine-tuning run continues G_S on 200 old-domain + 800
+new-domain images.
 Forgetting = PSNR drop on the old domain against G_S; gain = PSNR rise on
 the new domain.
 """
@@ -34,7 +35,7 @@ def _forgets_half_and_keeps_half(kd, ft, old, new):
 
 def plan(smoke=False):
     size = SMOKE if smoke else SIZES
-    long, short = (2, 2) if smoke else (1500, 600)
+    long, short = (2, 2) if smoke else (1500, 1500)
     data = (dict(source_data="synthetic_faces/tiny", target_data="avatar_faces/tiny") if smoke else
             dict(source_data="synthetic_faces", target_data="avatar_faces"))
     counts = dict(source_count=4, target_count=8) if smoke else dict(source_count=200, target_count=800)
