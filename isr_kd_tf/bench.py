@@ -13,14 +13,6 @@ from absl import app, flags
 
 from isr_kd_tf.errors import UserError, run_main
 
-flags.DEFINE_bool("json", False, "One JSON object per line instead of text.")
-flags.DEFINE_list("only", [], "Benchmarks to run (default: all).")
-flags.DEFINE_string("data_dir", None, "tfds data dir for the bundled datasets.")
-flags.DEFINE_integer("batches", 60, "Batches to time in data_pipeline.")
-flags.DEFINE_integer("steps", 3, "Timed steps per train-step benchmark and mode.")
-flags.DEFINE_float("width", 1.0, "Channel width of the networks (1.0 = the papers).")
-flags.DEFINE_bool("mixed_precision", False, "Train steps in mixed precision (bfloat16 on CPU); the float32 peak "
-                  "stays the reference and the bfloat16 matmul peak is reported beside it.")
 FLAGS = flags.FLAGS
 
 
@@ -255,4 +247,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # defined here, not at import: the methods' benchmark modules import this one
+    flags.DEFINE_bool("json", False, "One JSON object per line instead of text.")
+    flags.DEFINE_list("only", [], "Benchmarks to run (default: all).")
+    flags.DEFINE_string("data_dir", None, "tfds data dir for the bundled datasets.")
+    flags.DEFINE_integer("batches", 60, "Batches to time in data_pipeline.")
+    flags.DEFINE_integer("steps", 3, "Timed steps per train-step benchmark and mode.")
+    flags.DEFINE_float("width", 1.0, "Channel width of the networks (1.0 = the papers).")
+    flags.DEFINE_bool("mixed_precision", False, "Train steps in mixed precision (bfloat16 on CPU); the float32 peak "
+                      "stays the reference and the bfloat16 matmul peak is reported beside it.")
     app.run(main)
