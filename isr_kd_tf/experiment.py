@@ -133,7 +133,7 @@ def train_stage(s, stage, init_path):
     return training.model
 
 
-def report(s, models, rows_order=None):
+def report(s, models):
     """Scores bicubic upsampling and every model on the run's test sets; writes
     results.json/.md and samples.png. models: {row name: network}."""
     method, run = s.method, s.run

@@ -9,8 +9,8 @@ import pytest
 
 from isr_kd_tf.data import builders
 from isr_kd_tf.errors import UserError
+from tests.conftest import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's data example as a user saves it: no `if __name__ == "__main__":` guard.
 SCRIPT = """
 from isr_kd_tf import data

@@ -13,8 +13,8 @@ from isr_kd_tf import config, export, infer, loop
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd.generator import build_generator
 from pkdn_tf import method as pkdn_method
+from tests.conftest import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _workdir(tmp_path, method):

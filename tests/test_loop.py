@@ -15,9 +15,8 @@ from PIL import Image
 from isr_kd_tf import config, experiment, loop
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd.trainer import ISRKDTrainer
-from tests.conftest import TINY_SOURCE, TINY_TARGET
+from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
 
 

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import TINY_SOURCE, TINY_TARGET
+from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--epochs=1", "--steps_per_epoch=2", "--eval_limit=2",
          "--val_images=0", "--checkpoint_every=2", "--verbose=0", f"--source_data={TINY_SOURCE}"]
 ISR_KD = ["flags/isr_kd/celeba_pretrain.cfg"] + [f"flags/isr_kd/cartoon_celeba_{i}.cfg" for i in range(1, 6)] + sorted(

@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
+
 
 _SCRIPT = """
 import tensorflow as tf
