@@ -60,8 +60,11 @@ class RunConfig:
                                   "bit for bit (slower).")
     jit_compile: bool = setting(False, "XLA-compile the training step (set by --jit; on this kind of CPU graph mode "
                                 "with oneDNN is faster).")
-    strategy: str = setting("default", "default (one device) or mirrored (every local GPU, or the logical CPUs).",
-                             ("default", "mirrored"))
+    strategy: str = setting("default", "default (one device), mirrored (every local GPU, or the logical CPUs) or "
+                            "multi_worker (the machines of TF_CONFIG; python -m isr_kd_tf.launch starts them on one).",
+                            ("default", "mirrored", "multi_worker"))
+    cluster_timeout: float = setting(300.0, "Seconds a --strategy=multi_worker worker waits for the others to start "
+                                     "before it stops, naming those that do not answer.")
     mixed_precision: bool = setting(False, "Compute in bfloat16 on a CPU, float16 with loss scaling on a GPU; "
                                     "variables and losses stay float32.")
     eval_crop_border: int = setting(0, "Pixels cropped from each border before PSNR/SSIM (ISR-KD: 0; PKDN: 8).")

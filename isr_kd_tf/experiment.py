@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from isr_kd_tf import config, data, evaluation, fid, loop, precision
+from isr_kd_tf.cluster import Cluster, cluster_for
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.optim import FusedAdam
 
@@ -34,8 +35,10 @@ def check(s):
         raise UserError(f"--rotate_prob must be in [0, 1] (got {run.rotate_prob})")
     if run.width <= 0:
         raise UserError(f"--width must be positive (got {run.width})")
-    if run.strategy not in ("default", "mirrored"):
-        raise UserError(f"--strategy={run.strategy!r}: use default or mirrored")
+    if run.strategy not in ("default", "mirrored", "multi_worker"):
+        raise UserError(f"--strategy={run.strategy!r}: use default, mirrored or multi_worker")
+    if run.cluster_timeout <= 0:
+        raise UserError(f"--cluster_timeout must be positive (got {run.cluster_timeout})")
     if run.learning_rate <= 0:
         raise UserError(f"--learning_rate must be positive (got {run.learning_rate})")
     if run.hr_size % run.scale:
@@ -58,7 +61,7 @@ def check_writable(workdir):
     """A clear error before any work when the work directory cannot be written."""
     try:
         os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
+        probe = os.path.join(workdir, f".write_test_{os.getpid()}")
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
@@ -112,24 +115,39 @@ def validation(s, predict):
     return validate
 
 
-def train_stage(s, stage, init_path):
-    """Trains one stage to the end (resuming if a checkpoint exists); returns its network."""
+def prepare_data(s):
+    """Builds every dataset the run reads (the bundled sets are made on first use), so that
+    workers sharing --data_dir never build one at the same time."""
+    run = s.run
+    names = {(spec.name, spec.split) for stage in run.stages for spec in s.method.domains(s, stage)}
+    names |= {(name, split) for _, _, name in s.method.test_sets(s) for split in ("validation", "test")}
+    for name, split in sorted(names):
+        data.num_examples(name, split, run.data_dir or None)
+
+
+def train_stage(s, stage, init_path, cluster=None):
+    """Trains one stage to the end (resuming if a checkpoint exists); returns its network.
+
+    With several workers every one trains; the chief writes the weights and
+    DONE, and the others wait for them before going on."""
     method, run = s.method, s.run
+    cluster = cluster or Cluster(tf.distribute.get_strategy())
     stage_dir = os.path.join(run.workdir, stage)
-    if loop.is_done(stage_dir):
+    if cluster.chief_value(f"{stage}/done", loop.is_done(stage_dir)):
         logging.info("stage %s already finished in %s", stage, stage_dir)
         return method.load(s, stage, stage_dir)
     keras.utils.set_random_seed(run.seed)
     specs = method.domains(s, stage)
     steps_per_epoch, total = loop.stage_steps(run, specs)
-    strategy = loop.strategy_for(run)
-    with strategy.scope():
+    with cluster.strategy.scope():
         training = method.training(s, stage, init_path, steps_per_epoch)
+    validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
     loop.fit(run, stage, training.trainer, training.checkpoint, specs, method.pipeline(s), total,
-             grid_fn=training.grid, validate_fn=validation(s, method.predictor(s, training.model)),
-             progress_keys=training.progress_keys, strategy=strategy)
-    training.model.save_weights(os.path.join(stage_dir, WEIGHTS))
-    loop.mark_done(stage_dir, total)
+             grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster)
+    if cluster.is_chief:
+        training.model.save_weights(os.path.join(stage_dir, WEIGHTS))
+        loop.mark_done(stage_dir, total)
+    cluster.barrier(f"{stage}/finished")
     return training.model
 
 
@@ -164,17 +182,34 @@ def run(s):
         raise TypeError("run() takes config.Settings (config.make(...))")
     check(s)
     check_writable(s.run.workdir)
-    config.save(s)
+    cluster = cluster_for(s.run)        # first: joining a cluster must precede any TensorFlow op
     if s.run.deterministic:
         tf.config.experimental.enable_op_determinism()
+
+    def say(message):                   # the chief speaks for the run
+        if cluster.is_chief:
+            print(message, flush=True)
+    if cluster.is_chief:
+        config.save(s)
+    if cluster.multi_worker:
+        say(f"{cluster.num_workers} workers, {cluster.strategy.num_replicas_in_sync} replicas; "
+            f"{cluster.name} is the chief")
+        if cluster.is_chief:
+            prepare_data(s)
+        cluster.barrier("data prepared")
     keras.utils.set_random_seed(s.run.seed)
-    print(f"precision policy: {precision.set_policy(s.run.mixed_precision)}", flush=True)
+    say(f"precision policy: {precision.set_policy(s.run.mixed_precision)}")
     method = s.method
     trained = {}
     for stage in s.run.stages:
         before = method.start_from.get(stage)
         init = os.path.join(s.run.workdir, before) if before in trained else s.run.init_from
-        print(f"== stage {stage}", flush=True)
-        trained[stage] = train_stage(s, stage, init)
+        say(f"== stage {stage}")
+        trained[stage] = train_stage(s, stage, init, cluster)
+    if not cluster.is_chief:
+        cluster.barrier("reported")
+        return None
     models = {**method.extra_rows(s, trained), **{method.row_names[k]: m for k, m in trained.items()}}
-    return report(s, models)
+    results = report(s, models)
+    cluster.barrier("reported")
+    return results

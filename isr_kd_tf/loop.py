@@ -16,11 +16,13 @@ import math
 import os
 import shutil
 import sys
+import time
 
 import keras
 import tensorflow as tf
 
 from isr_kd_tf import data
+from isr_kd_tf.cluster import Cluster, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 
 
@@ -55,21 +57,6 @@ def check_finite(logs, step):
                                 "is untouched (lower --learning_rate or check the data)")
 
 
-def strategy_for(cfg):
-    """The tf.distribute strategy of --strategy; models and optimizers are built in its scope."""
-    if cfg.strategy == "mirrored":
-        return mirrored_strategy()
-    return tf.distribute.get_strategy()
-
-
-def mirrored_strategy(devices=None):
-    """MirroredStrategy; without GPUs it reduces on one device, since CPU collectives of
-    several all-reduces in one step (D's, then G's) can be matched out of order."""
-    if tf.config.list_physical_devices("GPU"):
-        return tf.distribute.MirroredStrategy(devices)
-    return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
-
-
 def distributed_step(strategy, trainer):
     """train_step on every replica, exactly the single-device step.
 
@@ -77,7 +64,7 @@ def distributed_step(strategy, trainer):
     so each replica reports (and differentiates) its share of the whole
     batch's means; the logs are then summed.
     """
-    if strategy.num_replicas_in_sync == 1:
+    if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return trainer.train_step
     invariant = getattr(trainer, "replica_invariant_logs", ())
     total = tf.distribute.ReduceOp.SUM
@@ -149,8 +136,15 @@ def _remove_partial_saves(directory):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def save_checkpoint(manager, number):
-    """manager.save, or one line saying what failed and that the previous checkpoint is intact."""
+def save_checkpoint(manager, ckpt, cluster, ckpt_dir, number):
+    """The chief's manager.save (the others write to a temporary folder, TensorFlow's multi-worker
+    convention, and remove it), or one line saying what failed and that the previous checkpoint is intact."""
+    if not cluster.is_chief:
+        ckpt.write(os.path.join(cluster.write_dir(ckpt_dir), f"ckpt-{number}"))
+        cluster.remove_temporary(ckpt_dir)
+        return None
+    if manager.latest_checkpoint and manager.latest_checkpoint.endswith(f"-{number}"):
+        return manager.latest_checkpoint
     try:
         return manager.save(checkpoint_number=number)
     except (OSError, tf.errors.OpError) as e:
@@ -174,67 +168,89 @@ def write_flags(writer, cfg):
 
 
 def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
-        progress_keys=("loss",), strategy=None):
+        progress_keys=("loss",), cluster=None):
     """Trains `trainer` on `specs` until `total` steps; resumable.
 
     ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
 
     grid_fn(batch) -> uint8 image for TensorBoard; validate_fn() -> {name: value},
-    both every --log_every steps.
+    both every --log_every steps, on the chief.
+
+    cluster (isr_kd_tf.cluster.Cluster): every worker runs this; only the chief
+    writes the stage's folder, the others resume from the chief's checkpoint.
     """
+    cluster = cluster or Cluster(tf.distribute.get_strategy())
+    chief = cluster.is_chief
     stage_dir = os.path.join(cfg.workdir, stage)
     os.makedirs(stage_dir, exist_ok=True)
     step = tf.Variable(0, dtype=tf.int64, name="step")
     ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
                                              for k, v in ckpt_objects.items()})
     ckpt_dir = os.path.join(stage_dir, "checkpoints")
-    _remove_partial_saves(ckpt_dir)
-    try:
-        manager = tf.train.CheckpointManager(ckpt, ckpt_dir, cfg.keep_checkpoints)
-    except Exception as e:  # noqa: BLE001 - a damaged state file; say which
-        raise UserError(f"{ckpt_dir}/checkpoint is unreadable ({type(e).__name__}); delete it to fall back "
-                        "to the checkpoint files themselves, or move the folder away to start over") from None
-    restored = restore_newest_readable(ckpt, manager)
-    if restored:
+    manager = None
+    if chief:
+        _remove_partial_saves(ckpt_dir)
+        try:
+            manager = tf.train.CheckpointManager(ckpt, ckpt_dir, cfg.keep_checkpoints)
+        except Exception as e:  # noqa: BLE001 - a damaged state file; say which
+            raise UserError(f"{ckpt_dir}/checkpoint is unreadable ({type(e).__name__}); delete it to fall back "
+                            "to the checkpoint files themselves, or move the folder away to start over") from None
+        restored = restore_newest_readable(ckpt, manager)
+    restored = cluster.chief_value(f"{stage}/restored", restored if chief else None)
+    if restored and not chief:
+        try:
+            ckpt.restore(restored).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001 - missing or unreadable here, whatever the cause
+            raise UserError(f"{cluster.name} cannot read the chief's checkpoint {restored} ({type(e).__name__}): "
+                            "--workdir must be a folder every worker shares") from None
+    if restored and chief:
         print(f"resuming stage {stage} at step {int(step.numpy())} from {restored}", flush=True)
     start = int(step.numpy())
     logdir = os.path.join(cfg.workdir, "tensorboard", stage)
-    purge_events_after(logdir, start)
-    ds = data.training_dataset(specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None,
-                               list_dir=os.path.join(cfg.workdir, "lists", stage), start_batch=start)
-    strategy = strategy or tf.distribute.get_strategy()
-    if strategy.num_replicas_in_sync > 1:
-        ds = strategy.experimental_distribute_dataset(ds)
+    if chief:
+        purge_events_after(logdir, start)
+    list_dir = os.path.join(cfg.workdir, "lists", stage) if chief else None
+    ds = cluster.distribute(lambda share: data.training_dataset(
+        specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
+        start_batch=start, share=share), cfg.batch_size)
+    strategy = cluster.strategy
     train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True)
-    writer = tf.summary.create_file_writer(logdir)
+    writer = tf.summary.create_file_writer(logdir) if chief else tf.summary.create_noop_writer()
     if start == 0:
         write_flags(writer, cfg)
-    progbar = keras.utils.Progbar(total, verbose=cfg.verbose)
+    progbar = keras.utils.Progbar(total, verbose=cfg.verbose if chief else 0)
     progbar.update(start)
     it = iter(ds)
+    clock = []
     for s in range(start, total):
-        batch = next(it)
-        logs = {k: float(v) for k, v in train_fn(batch).items()}
+        with lost_worker_is_user_error(cluster, f"training step {s + 1} of stage {stage}"):
+            batch = next(it)
+            logs = {k: float(v) for k, v in train_fn(batch).items()}
+        clock.append(time.perf_counter())
         check_finite(logs, s + 1)
         step.assign(s + 1)
         progbar.update(s + 1, [(k, logs[k]) for k in progress_keys if k in logs])
-        if (s + 1) % cfg.log_every == 0 or s + 1 == total:
+        if chief and ((s + 1) % cfg.log_every == 0 or s + 1 == total):
             with writer.as_default(step=s + 1):
                 for k, v in logs.items():
                     tf.summary.scalar(f"loss/{k}", v)
                 for name, opt in trainer.optimizers().items():
-                    tf.summary.scalar(f"lr/{name}", float(opt.learning_rate))
+                    tf.summary.scalar(f"lr/{name}", float(keras.ops.convert_to_numpy(opt.learning_rate)))
+                if len(clock) > 1:
+                    tf.summary.scalar("perf/seconds_per_step", (clock[-1] - clock[0]) / (len(clock) - 1))
                 if grid_fn is not None:
                     tf.summary.image("samples", grid_fn(local_batch(strategy, batch))[None])
                 if validate_fn is not None:
                     for k, v in validate_fn().items():
                         tf.summary.scalar(f"validation/{k}", v)
             writer.flush()
-        if (s + 1) % cfg.checkpoint_every == 0:
-            save_checkpoint(manager, s + 1)
-    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{total}"):
-        save_checkpoint(manager, total)
+        if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == total:
+            save_checkpoint(manager, ckpt, cluster, ckpt_dir, s + 1)
     writer.close()
+    if len(clock) > 1 and chief:
+        print(f"stage {stage}: {len(clock)} steps, {1000 * (clock[-1] - clock[0]) / (len(clock) - 1):.1f} ms per "
+              f"step after the first ({cluster.num_workers} worker(s), "
+              f"{strategy.num_replicas_in_sync} replica(s))", flush=True)
     skipped = data.sources.FOLDER_SKIPS
     if skipped.skipped:
         print(f"stage {stage}: {skipped.summary()}", flush=True)

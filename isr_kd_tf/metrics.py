@@ -7,12 +7,12 @@ an 8-pixel border crop. SSIM is the 11x11 Gaussian, sigma 1.5 form.
 
 import tensorflow as tf
 
-_Y = tf.constant([65.481, 128.553, 24.966]) / 255.0
+_Y = (65.481, 128.553, 24.966)     # BT.601 weights of R, G, B (/ 255); no tensor at import: see cluster.py
 
 
 def to_y(img):
     """BT.601 luma of [0, 255] RGB, in [16, 235]."""
-    return tf.reduce_sum(tf.cast(img, tf.float32) * _Y, axis=-1, keepdims=True) + 16.0
+    return tf.reduce_sum(tf.cast(img, tf.float32) * (tf.constant(_Y) / 255.0), axis=-1, keepdims=True) + 16.0
 
 
 def _prepare(img, crop_border, y_channel, quantize):

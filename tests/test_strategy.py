@@ -12,7 +12,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
-from isr_kd_tf import data, loop
+from isr_kd_tf import cluster, data, loop
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.optim import FusedAdam
@@ -47,7 +47,7 @@ def pkdn(strategy):
 
 for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn)):
     results = []
-    for strategy in (tf.distribute.get_strategy(), loop.mirrored_strategy(["/cpu:0", "/cpu:1"])):
+    for strategy in (tf.distribute.get_strategy(), cluster.mirrored_strategy(["/cpu:0", "/cpu:1"])):
         tr, batch, weights = make(strategy)
         ds = tf.data.Dataset.from_tensor_slices(batch).batch(4).repeat(2)
         if strategy.num_replicas_in_sync > 1:

@@ -20,8 +20,12 @@ def box_downsample(x, factor):
     return tf.nn.avg_pool2d(x, factor, factor, "VALID")
 
 
-def degrade(hr, scale=8, method="box", noise_sigma=0.0, seed=None):
-    """LR image from float HR in [0, 255], NHWC or HWC."""
+def degrade(hr, scale=8, method="box", noise_sigma=0.0, seed=None, rows=None):
+    """LR image from float HR in [0, 255], NHWC or HWC.
+
+    rows=(start, stop, n): `hr` is rows start..stop of a batch of n, and
+    gets those rows of the noise the whole batch would get.
+    """
     if method not in METHODS:
         raise UserError(f"degradation method {method!r} is unknown; use one of {METHODS}")
     hr = tf.convert_to_tensor(hr, tf.float32)
@@ -38,8 +42,12 @@ def degrade(hr, scale=8, method="box", noise_sigma=0.0, seed=None):
         lr = tf.image.resize(x, size, method="bicubic", antialias=True)
     if noise_sigma:
         shape = tf.shape(lr)
+        if rows is not None:
+            shape = tf.concat([[rows[2]], shape[1:]], 0)
         noise = (tf.random.stateless_normal(shape, seed) if seed is not None
                  else tf.random.normal(shape))
+        if rows is not None:
+            noise = noise[rows[0]:rows[1]]
         lr = lr + noise_sigma * noise
     lr = tf.clip_by_value(lr, 0.0, 255.0)
     return lr[0] if single else lr

@@ -87,15 +87,25 @@ def augment(batch, seed, flip=True, rotate=True, rotate_prob=0.5):
     return out
 
 
-def finish(batch, cfg, seed=None):
-    """Float HR, degraded LR, edge targets and the PKDN input for a batch."""
+def finish(batch, cfg, seed=None, rows=None):
+    """Float HR, degraded LR, edge targets and the PKDN input for a batch.
+
+    rows=(start, stop): only those rows of `batch` are finished, with the
+    random draws the whole batch gets, so that the shares of one global
+    batch finished by several workers put together equal the whole.
+    """
     if seed is not None and (cfg.flip or cfg.rotate):
         batch = augment(batch, seed, cfg.flip, cfg.rotate, cfg.rotate_prob)
+    full = None
+    if rows is not None:
+        full = tf.shape(batch["hr"])[0]
+        batch = {k: v[rows[0]:rows[1]] for k, v in batch.items()}
     out = dict(batch)
     hr = tf.cast(batch["hr"], tf.float32)
     out["hr"] = hr
     noise_seed = None if seed is None else seed + tf.constant([0, 1], seed.dtype)
-    out["lr"] = degradation.degrade(hr, cfg.scale, cfg.degradation, cfg.noise_sigma, noise_seed)
+    out["lr"] = degradation.degrade(hr, cfg.scale, cfg.degradation, cfg.noise_sigma, noise_seed,
+                                    rows=None if rows is None else (rows[0], rows[1], full))
     if cfg.edges:
         for e in degradation.edge_targets(hr, cfg.scale, cfg.edge_thresholds):
             out[f"edge_{e.shape[1]}"] = e
@@ -164,8 +174,13 @@ class DomainSpec:
     split: str = "train"
 
 
-def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None, start_batch=0):
-    """Infinite, seeded stream of finished batches mixing `specs` by their counts."""
+def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None, start_batch=0, share=None):
+    """Infinite, seeded stream of finished batches mixing `specs` by their counts.
+
+    share=(first row, rows, rows per replica): this worker's part of every
+    batch of `batch_size` (the global batch), as consecutive per-replica
+    batches; every worker draws the same global batches.
+    """
     streams, weights = [], []
     keep_parsing = True
     parts = []
@@ -194,8 +209,11 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
         ds = tf.data.Dataset.sample_from_datasets(streams, [w / total for w in weights], seed=seed)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.enumerate(start=0).skip(start_batch)
-    ds = ds.map(lambda i, b: finish(b, cfg, tf.stack([tf.cast(seed, tf.int64), i])),
+    rows = None if share is None else (share[0], share[0] + share[1])
+    ds = ds.map(lambda i, b: finish(b, cfg, tf.stack([tf.cast(seed, tf.int64), i]), rows),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if share is not None and share[2] != share[1]:
+        ds = ds.unbatch().batch(share[2], drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -10,14 +10,16 @@ import tensorflow as tf
 
 from isr_kd_tf.losses import masked_mean
 
+# Colour transforms as plain lists: a tensor made at import would start TensorFlow's runtime
+# before a multi-worker cluster can be joined (isr_kd_tf/cluster.py).
 # TF's rgb_to_yuv (the official code's "YCbCr"): rows Y, U, V over (R, G, B).
-YUV = tf.constant([[0.299, 0.587, 0.114],
-                   [-0.14714119, -0.28886916, 0.43601035],
-                   [0.61497538, -0.51496512, -0.10001026]])
-# BT.601 YCbCr on [0, 255] (offsets cancel in differences).
-YCBCR = tf.constant([[65.481, 128.553, 24.966],
-                     [-37.797, -74.203, 112.0],
-                     [112.0, -93.786, -18.214]]) / 255.0
+YUV = [[0.299, 0.587, 0.114],
+       [-0.14714119, -0.28886916, 0.43601035],
+       [0.61497538, -0.51496512, -0.10001026]]
+# BT.601 YCbCr on [0, 255] (offsets cancel in differences); divided by 255 where used.
+YCBCR_255 = [[65.481, 128.553, 24.966],
+             [-37.797, -74.203, 112.0],
+             [112.0, -93.786, -18.214]]
 
 
 def _per_sample_mse(a, b):
@@ -36,7 +38,7 @@ def edge_loss(pred_edges, target_edges, mask):
 
 def luminance_chrominance_loss(sr, hr, mask, transform="yuv"):
     """MSE over all pixels and the three channels of a colour transform."""
-    m = YUV if transform == "yuv" else YCBCR
+    m = tf.constant(YUV) if transform == "yuv" else tf.constant(YCBCR_255) / 255.0
     d = tf.cast(sr, tf.float32) - tf.cast(hr, tf.float32)
     return masked_mean(tf.reduce_mean(tf.square(tf.einsum("...c,kc->...k", d, m)), axis=[1, 2, 3]), mask)
 
