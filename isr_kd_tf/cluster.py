@@ -9,8 +9,8 @@ worker 0 without one) writes the work directory; the others write only to
 temporary folders (TensorFlow's multi-worker convention) and read the
 chief's checkpoints, so --workdir must be a folder every worker shares.
 
-A worker that cannot reach the others stops after --cluster_timeout seconds
-naming the silent addresses; once running, a lost worker is noticed by the
+A worker that cannot reach the others is stopped after --cluster_timeout
+seconds by isr_kd_tf.watchdog, which names the silent addresses; once running, a lost worker is noticed by the
 coordination service's heartbeats and every other worker stops with one
 line. Restarting all workers with the same command resumes from the chief's
 newest checkpoint.
@@ -21,9 +21,8 @@ import json
 import os
 import re
 import shutil
-import socket
+import subprocess
 import sys
-import threading
 
 import tensorflow as tf
 
@@ -205,9 +204,8 @@ def connect(timeout):
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(jobs[job]))
                           for job in WORKER_JOBS if job in jobs])
     me = f"worker {task_id} ({addresses[task_id]})"
-    joined = threading.Event()
-    watchdog = threading.Thread(target=_stop_unless, args=(joined, timeout, me, addresses, task_id), daemon=True)
-    watchdog.start()
+    watchdog = subprocess.Popen([sys.executable, "-m", "isr_kd_tf.watchdog", str(os.getpid()), str(timeout),
+                                 str(task_id), *addresses], stdin=subprocess.PIPE)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
             cluster_resolver=tf.distribute.cluster_resolver.TFConfigClusterResolver())
@@ -215,27 +213,7 @@ def connect(timeout):
         raise UserError(f"{me} could not join the cluster ({str(e).strip().splitlines()[0][:200]}); check "
                         "TF_CONFIG and that its port is free") from None
     finally:
-        joined.set()
+        watchdog.stdin.close()          # joined (or failed on our own): the watchdog leaves quietly
+        watchdog.wait()
     _CONNECTED["cluster"] = Cluster(strategy, task_id, tuple(addresses), "chief" in jobs)
     return _CONNECTED["cluster"]
-
-
-def answers(address, seconds=2.0):
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
-            return True
-    except OSError:
-        return False
-
-
-def _stop_unless(joined, timeout, me, addresses, task_id):
-    if joined.wait(timeout):
-        return
-    silent = [f"worker {i} at {a}" for i, a in enumerate(addresses) if i != task_id and not answers(a)]
-    who = ", ".join(silent) if silent else "the others (every address answers: are they all started with the " \
-                                           "same TF_CONFIG cluster?)"
-    print(f"error: {me} waited {timeout:g} s for {who}: start every worker listed in TF_CONFIG, or check those "
-          "addresses (--cluster_timeout sets the wait)", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(2)

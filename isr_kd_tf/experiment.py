@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from isr_kd_tf import config, data, evaluation, fid, loop, precision
-from isr_kd_tf.cluster import Cluster, cluster_for
+from isr_kd_tf.cluster import Cluster, cluster_for, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.optim import FusedAdam
 
@@ -205,7 +205,8 @@ def run(s):
         before = method.start_from.get(stage)
         init = os.path.join(s.run.workdir, before) if before in trained else s.run.init_from
         say(f"== stage {stage}")
-        trained[stage] = train_stage(s, stage, init, cluster)
+        with lost_worker_is_user_error(cluster, f"in stage {stage}"):
+            trained[stage] = train_stage(s, stage, init, cluster)
     if not cluster.is_chief:
         cluster.barrier("reported")
         return None

@@ -1,0 +1,226 @@
+"""--strategy=multi_worker: two worker processes on 127.0.0.1 against one process.
+
+Each worker is a real `python -m isr_kd_tf.train` with its TF_CONFIG (as
+isr_kd_tf.launch sets it) and one CPU thread; every wait has a timeout.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from isr_kd_tf import cluster, data, launch
+from isr_kd_tf.errors import UserError
+from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
+
+SMALL = ["--width=0.0625", "--hr_size=32", "--batch_size=4", "--epochs=1", "--eval_limit=2", "--val_images=0",
+         "--verbose=0", "--deterministic", f"--source_data={TINY_SOURCE}", "--cluster_timeout=120"]
+ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", f"--target_data={TINY_TARGET}",
+          "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
+PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--steps_per_epoch=6", "--distill_epochs=1",
+        "--checkpoint_every=3", "--pfb_per_stage=1", "--student_blocks=1"]
+RUN_SECONDS = 240
+USER_ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}    # as a user's shell
+
+
+def _command(args, workdir, data_dir):
+    return [sys.executable, "-m", "isr_kd_tf.train", *args, *SMALL, f"--data_dir={data_dir}", f"--workdir={workdir}"]
+
+
+def _single(args, workdir, data_dir):
+    out = subprocess.run(_command(args, workdir, data_dir), cwd=ROOT, capture_output=True, text=True,
+                         timeout=RUN_SECONDS, env=USER_ENV)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def _start_workers(args, workdir, data_dir, addresses, logdir):
+    os.makedirs(logdir, exist_ok=True)
+    procs = []
+    for i, config in enumerate(launch.tf_configs(addresses)):
+        log = open(os.path.join(logdir, f"worker{i}.log"), "w")
+        procs.append(subprocess.Popen(_command(args, workdir, data_dir) + ["--strategy=multi_worker"], cwd=ROOT,
+                                      env=launch.worker_env(config, 1, USER_ENV), stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _wait(procs, logdir, seconds=RUN_SECONDS):
+    deadline = time.monotonic() + seconds
+    try:
+        for p in procs:
+            p.wait(max(1.0, deadline - time.monotonic()))
+    finally:
+        launch._stop(procs)
+    return [p.returncode for p in procs], [open(os.path.join(logdir, f"worker{i}.log")).read()
+                                           for i in range(len(procs))]
+
+
+def _multi_worker(args, workdir, data_dir, logdir):
+    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, logdir), logdir)
+    assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
+    return logs
+
+
+def _weights(path):
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+    return out
+
+
+def _max_relative_diff(a, b):
+    assert a.keys() == b.keys() and a
+    return max(float(np.max(np.abs(a[k] - b[k])) / (np.max(np.abs(b[k])) + 1e-12)) for k in a)
+
+
+@pytest.mark.parametrize("paper,args,stages", [("isr_kd", ISR_KD, ["pretrain", "incremental"]),
+                                                ("pkdn", PKDN, ["teacher", "student"])])
+def test_two_workers_equal_one_process(paper, args, stages, tmp_path, data_dir):
+    """The chief's weights after every stage equal a single process on the same global batches."""
+    _single(args, tmp_path / "single", data_dir)
+    logs = _multi_worker(args, tmp_path / "two", data_dir, tmp_path / "logs")
+    for stage in stages:
+        diff = _max_relative_diff(_weights(tmp_path / "two" / stage / "model.weights.h5"),
+                                  _weights(tmp_path / "single" / stage / "model.weights.h5"))
+        assert diff < 1e-4, (paper, stage, diff)
+    assert "2 workers, 2 replicas" in logs[0] and "results.md" in logs[0]
+    assert not [line for line in logs[1].splitlines() if line.startswith("error")], logs[1]
+    # only the chief writes: no worker's temporary folders are left, one results file, one event file per stage
+    assert not glob.glob(str(tmp_path / "two" / "**" / "workertemp_*"), recursive=True)
+    for stage in stages:
+        assert len(glob.glob(str(tmp_path / "two" / "tensorboard" / stage / "events.*"))) == 1
+    with open(tmp_path / "two" / "results.json") as f:
+        assert json.load(f)["rows"]
+
+
+def test_killed_worker_restart_resumes_bit_identical(tmp_path, data_dir):
+    """Kill worker 1 after the first checkpoint: the chief stops within the heartbeat with one line;
+    both restarted with the same command resume and end bit-identical to an uninterrupted run."""
+    _multi_worker(ISR_KD, tmp_path / "whole", data_dir, tmp_path / "logs_whole")
+    workdir = tmp_path / "killed"
+    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    procs = _start_workers(ISR_KD, workdir, data_dir, addresses, tmp_path / "logs_a")
+    first = workdir / "pretrain" / "checkpoints" / "ckpt-4.index"
+    deadline = time.monotonic() + RUN_SECONDS
+    while not first.exists() and time.monotonic() < deadline and procs[0].poll() is None:
+        time.sleep(0.05)
+    assert first.exists()
+    procs[1].send_signal(signal.SIGKILL)
+    started = time.monotonic()
+    codes, logs = _wait(procs, tmp_path / "logs_a", seconds=cluster.HEARTBEAT_SECONDS + 60)
+    assert time.monotonic() - started < cluster.HEARTBEAT_SECONDS + 60
+    assert codes[0] == 2, logs[0][-2000:]
+    errors = [line for line in logs[0].splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lost the cluster" in errors[0] and addresses[1] in errors[0], logs[0][-2000:]
+    assert "Traceback" not in logs[0]
+
+    codes, logs = _wait(_start_workers(ISR_KD, workdir, data_dir, addresses, tmp_path / "logs_b"),
+                        tmp_path / "logs_b")
+    assert codes == [0, 0], logs[0][-2000:]
+    assert "resuming stage" in logs[0]
+    for stage in ("pretrain", "incremental"):
+        a = _weights(workdir / stage / "model.weights.h5")
+        b = _weights(tmp_path / "whole" / stage / "model.weights.h5")
+        assert all(np.array_equal(a[k], b[k]) for k in b), stage
+
+
+def test_a_worker_alone_stops_naming_the_silent_address(tmp_path, data_dir):
+    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    env = launch.worker_env(launch.tf_configs(addresses)[0], 1, USER_ENV)
+    started = time.monotonic()
+    out = subprocess.run(_command(ISR_KD, tmp_path / "w", data_dir) + ["--strategy=multi_worker",
+                                                                        "--cluster_timeout=5"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 90
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"worker 1 at {addresses[1]}" in errors[0] and "5 s" in errors[0], out.stderr
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({}, "needs TF_CONFIG"),
+    ({"TF_CONFIG": "{"}, "TF_CONFIG is not"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}})},
+     "task worker:1 is not in the cluster"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}})},
+     "listed twice"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["nohost"]}, "task": {"type": "worker", "index": 0}})},
+     "not host:port"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"ps": ["a:1"], "worker": ["a:2"]}, "task": {"type": "worker", "index": 0}})},
+     "not used by MultiWorkerMirroredStrategy"),
+])
+def test_tf_config_mistakes_are_one_line(environ, message):
+    with pytest.raises(UserError, match=message):
+        cluster.tf_config(environ)
+
+
+def test_tf_config_orders_the_chief_first():
+    spec = {"cluster": {"worker": ["w0:1", "w1:1"], "chief": ["c:1"]}, "task": {"type": "worker", "index": 1}}
+    jobs, kind, index, addresses = cluster.tf_config({"TF_CONFIG": json.dumps(spec)})
+    assert addresses == ["c:1", "w0:1", "w1:1"] and (kind, index) == ("worker", 1)
+    lost = cluster.Cluster(None, 2, tuple(addresses), chief_job=True)
+    assert "worker 1 (w0:1)" in lost.what_failed("The following tasks are unhealthy (stopped sending heartbeats):\n"
+                                                 "/job:worker/replica:0/task:0\n")
+    assert lost.write_dir("/w/ckpt") == "/w/ckpt/workertemp_2"
+    assert cluster.Cluster(None, 0, tuple(addresses)).write_dir("/w/ckpt") == "/w/ckpt"
+
+
+def test_launch_configs_are_a_cluster_of_free_loopback_ports():
+    ports = launch.free_ports(3)
+    assert len(set(ports)) == 3
+    configs = [json.loads(c) for c in launch.tf_configs([f"127.0.0.1:{p}" for p in ports])]
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
+    for i, c in enumerate(configs):
+        env = {"TF_CONFIG": json.dumps(c)}
+        assert cluster.tf_config(env)[3][i] == f"127.0.0.1:{ports[i]}"
+
+
+def _finish_checks(cfg, batch, seed):
+    whole = data.finish(batch, cfg, seed)
+    parts = [data.finish(batch, cfg, seed, rows=(a, b)) for a, b in ((0, 1), (1, 3), (3, 4))]
+    for k in whole:
+        np.testing.assert_array_equal(np.concatenate([p[k].numpy() for p in parts]), whole[k].numpy(), err_msg=k)
+
+
+def test_shares_of_a_batch_put_together_equal_the_batch_eagerly_and_in_tf_data():
+    cfg = data.PipelineConfig(hr_size=32, noise_sigma=3.0, rotate_prob=0.75)
+    hr = tf.cast(tf.random.stateless_uniform((4, 32, 32, 3), (1, 2), 0, 255), tf.uint8)
+    batch = {"hr": hr, "domain": tf.constant([0, 1, 1, 0])}
+    seed = tf.constant([5, 9], tf.int64)
+    _finish_checks(cfg, batch, seed)
+    whole = next(iter(tf.data.Dataset.from_tensors(batch).map(lambda b: data.finish(b, cfg, seed))))
+    share = next(iter(tf.data.Dataset.from_tensors(batch).map(lambda b: data.finish(b, cfg, seed, rows=(1, 3)))))
+    for k in whole:
+        np.testing.assert_array_equal(share[k].numpy(), whole[k].numpy()[1:3], err_msg=k)
+
+
+@pytest.mark.parametrize("local_replicas", [1, 2])
+def test_worker_streams_split_the_global_batches(data_dir, local_replicas):
+    """Two workers' streams, replica by replica, are the single stream's batches cut in order."""
+    specs = [data.DomainSpec(TINY_SOURCE, data.SOURCE, 6), data.DomainSpec(TINY_TARGET, data.TARGET, 6)]
+    cfg = data.PipelineConfig(hr_size=32)
+    whole = list(data.training_dataset(specs, cfg, 4, 3, data_dir).take(3))
+    per = 4 // (2 * local_replicas)
+    streams = [list(data.training_dataset(specs, cfg, 4, 3, data_dir, share=(w * 2, 2, per))
+                    .take(3 * local_replicas)) for w in range(2)]
+    for step in range(3):
+        pieces = [streams[w][step * local_replicas + r] for w in range(2) for r in range(local_replicas)]
+        for k in whole[step]:
+            np.testing.assert_array_equal(np.concatenate([p[k].numpy() for p in pieces]), whole[step][k].numpy())
+
+
+def test_joining_is_possible_after_importing_the_entry_points():
+    """MultiWorkerMirroredStrategy must be made before TensorFlow's runtime starts: no tensor at import."""
+    script = ("import tensorflow as tf\nfrom tensorflow.python.eager import context\n"
+              "import isr_kd_tf.train, isr_kd_tf.launch, pkdn_tf.method, isr_kd_tf.isr_kd.method\n"
+              "print('started', context.context()._context_handle is not None)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "started False" in out.stdout, out.stderr[-2000:]
