@@ -27,6 +27,7 @@ import sys
 import tensorflow as tf
 
 from isr_kd_tf.errors import UserError
+from isr_kd_tf.watchdog import answers
 
 WORKER_JOBS = ("chief", "worker")
 HEARTBEAT_SECONDS = 15          # a silent worker is declared lost after this long
@@ -70,12 +71,17 @@ class Cluster:
         m = re.search(r"unhealthy.*?/job:(\w+)/replica:\d+/task:(\d+)", message, re.S)
         if m:
             job, task = m.group(1), int(m.group(2))
-            i = task if job == "chief" or not self.chief_job else task + 1
-            return f"worker {i} ({self.addresses[i] if i < len(self.addresses) else '?'}) stopped answering"
+            silent = [task if job == "chief" or not self.chief_job else task + 1]
+        else:       # a transfer cut short: the lost worker's port no longer answers
+            silent = [i for i, a in enumerate(self.addresses) if i != self.task_id and not answers(a)]
+        if silent:
+            return ", ".join(f"worker {i} ({self.addresses[i] if i < len(self.addresses) else '?'})"
+                             for i in silent) + " stopped answering"
         if "coordination service" in message:
             return f"the chief ({self.addresses[0]}) stopped answering"
-        lines = [line.strip() for line in message.splitlines() if line.strip()
-                 and not line.startswith(("Graph execution error", "Detected at node", "File "))]
+        lines = [line.strip() for line in message.splitlines()]
+        lines = [line for line in lines if line and not line.startswith(("Graph execution error", "Detected at node",
+                                                                         "File "))]
         return lines[0][:200] if lines else "a collective operation failed"
 
     def write_dir(self, path):
