@@ -7,6 +7,7 @@ from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
 quiet_startup(__name__)
 
 import json
+import re
 import time
 
 from absl import app, flags
@@ -213,10 +214,52 @@ def step_report(name, make_step, batch, steps, peak, **info):
     return result
 
 
+MS_PER_STEP = re.compile(r"stage (\S+): (\d+) steps, ([\d.]+) ms per step after the first")
+
+
+def ms_per_step(output, stage):
+    """The chief's steady-state step time of `stage`, from the line the training loop prints."""
+    for m in MS_PER_STEP.finditer(output):
+        if m.group(1) == stage:
+            return float(m.group(3))
+    raise UserError(f"no step time of stage {stage} in the run's output:\n{output[-2000:]}")
+
+
+def bench_multi_worker(data_dir=None, steps=3, width=1.0, workers=(1, 2), **_):
+    """ISR-KD pre-training steps (batch 8, 128 px HR) as 1 worker with every core, then as 2 workers
+    sharing this machine's cores (each its share of the threads): a scaling figure of the multi-worker
+    code path (gradient all-reduce over loopback), not of more hardware."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from isr_kd_tf.console import child_environ
+    steps = max(steps, 2) + 1
+    out = {"name": "multi_worker", "method": "isr_kd", "stage": "pretrain", "batch_size": 8, "hr_size": 128,
+           "width": width, "timed_steps": steps - 1, "cores": os.cpu_count()}
+    for n in workers:
+        with tempfile.TemporaryDirectory() as workdir:
+            args = ["--stages=pretrain", "--source_data=synthetic_faces", "--target_data=avatar_faces",
+                    f"--width={width}", "--hr_size=128",
+                    "--batch_size=8", "--epochs=1", f"--steps_per_epoch={steps}", "--val_images=0", "--verbose=0",
+                    f"--checkpoint_every={steps}", "--eval_limit=8", f"--workdir={workdir}"]
+            args += [f"--data_dir={data_dir}"] if data_dir else []
+            run = subprocess.run([sys.executable, "-m", "isr_kd_tf.launch", f"--workers={n}", "--", *args],
+                                 capture_output=True, text=True, timeout=3600, env=child_environ())
+            if run.returncode:
+                raise UserError(f"multi_worker benchmark: {n} worker(s) failed:\n{run.stderr[-2000:]}")
+            out[f"ms_per_step_{n}_worker{'s' if n > 1 else ''}"] = ms_per_step(run.stdout, "pretrain")
+    if len(workers) == 2:
+        a, b = (out[k] for k in out if k.startswith("ms_per_step"))
+        out["speedup"] = round(a / b, 3)
+    return out
+
+
 def benchmarks():
     """The framework's own benchmarks and every method's (Method.benchmarks)."""
     from isr_kd_tf import methods
-    out = {"data_pipeline": bench_data_pipeline}
+    out = {"data_pipeline": bench_data_pipeline, "multi_worker": bench_multi_worker}
     for method in methods.available().values():
         out.update(method.benchmarks())
     return out
@@ -230,7 +273,7 @@ def main(argv):
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise UserError(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}")
-    peak = peak_matmul_gflops() if set(names) - {"data_pipeline"} else None
+    peak = peak_matmul_gflops() if set(names) - {"data_pipeline", "multi_worker"} else None
     extra = {}
     if FLAGS.mixed_precision:
         from isr_kd_tf import precision
@@ -239,7 +282,7 @@ def main(argv):
     for name in names:
         result = available[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
                                   width=FLAGS.width, peak=peak)
-        result.update(extra if name != "data_pipeline" else {})
+        result.update(extra if name not in ("data_pipeline", "multi_worker") else {})
         if FLAGS.json:
             print(json.dumps(result), flush=True)
         else:

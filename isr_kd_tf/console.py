@@ -62,6 +62,15 @@ def quiet_startup(name):
         print("\n".join(kept), file=sys.stderr, flush=True)
 
 
+def child_environ():
+    """os.environ for a child entry point: without the TF_CPP_MIN_LOG_LEVEL quiet_startup set here,
+    which the child would take for the user's and stop filtering."""
+    env = dict(os.environ)
+    if _QUIET.get("quiet"):
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
 class _PlainWarnings(logging.Formatter):
     def format(self, record):
         return f"{record.levelname.lower()}: {record.getMessage()}"

@@ -1,4 +1,5 @@
-"""MirroredStrategy over two logical CPUs gives the single-device training step."""
+"""MirroredStrategy over two logical CPUs, fed as the training loop feeds any strategy
+(Cluster.distribute), gives the single-device training step."""
 
 import os
 import subprocess
@@ -49,9 +50,13 @@ for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn)):
     results = []
     for strategy in (tf.distribute.get_strategy(), cluster.mirrored_strategy(["/cpu:0", "/cpu:1"])):
         tr, batch, weights = make(strategy)
-        ds = tf.data.Dataset.from_tensor_slices(batch).batch(4).repeat(2)
-        if strategy.num_replicas_in_sync > 1:
-            ds = strategy.experimental_distribute_dataset(ds)
+        def shares(share):   # the training loop's path: this worker's rows, one batch per replica
+            ds = tf.data.Dataset.from_tensor_slices(batch).batch(4).repeat(2)
+            if share is None:
+                return ds
+            first, rows, per = share
+            return ds.map(lambda b: {k: v[first:first + rows] for k, v in b.items()}).unbatch().batch(per)
+        ds = cluster.Cluster(strategy).distribute(shares, 4)
         step = tf.function(loop.distributed_step(strategy, tr))
         for b in ds:
             logs = step(b)
