@@ -224,3 +224,11 @@ def test_joining_is_possible_after_importing_the_entry_points():
               "print('started', context.context()._context_handle is not None)\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "started False" in out.stdout, out.stderr[-2000:]
+
+
+def test_launcher_stops_everyone_when_a_worker_fails(capsys):
+    started = time.monotonic()
+    status = launch.launch(["--no_such_flag=1"], workers=2, threads=1, grace=10)
+    assert status != 0 and time.monotonic() - started < 60
+    err = capsys.readouterr().err
+    assert "launch: worker" in err and "exited with status" in err

@@ -186,3 +186,42 @@ def test_the_other_documented_tools(user_dir, data_dir):
     bench = _run(["isr_kd_tf.bench", "--json", "--only=inference", "--width=0.0625", "--steps=1"], cwd)
     result = json.loads(next(line for line in bench.splitlines() if line.startswith("{")))
     assert result["name"] == "inference" and result["batch1_s"] > 0
+
+
+def _readme_block(after, lang):
+    """The first ```lang block after the line containing `after` in the README."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    return re.search(rf"```{lang}\n(.*?)```", text[text.index(after):], re.S).group(1)
+
+
+def test_training_on_several_machines_as_documented(user_dir, data_dir):
+    """The launcher command, the TF_CONFIG of N machines and the JobSet's TF_CONFIG, as the README gives them."""
+    from isr_kd_tf import cluster
+    cwd = str(user_dir)
+    command = _readme_block("## Training on several machines", "").split()
+    assert command[:4] == ["python", "-m", "isr_kd_tf.launch", "--workers=2"]
+    out = _run([*command[2:], f"--data_dir={data_dir}", *SMOKE, f"--target_data={TINY_TARGET}", "--source_count=4",
+                "--target_count=8"], cwd, env={"TF_CPP_MIN_LOG_LEVEL": None})
+    assert "launch: 2 workers at 127.0.0.1:" in out and "2 workers, 2 replicas" in out
+    assert "| incremental_no_kd | target |" in out and "[worker 1] error" not in out
+    assert os.path.isfile(os.path.join(cwd, "runs/demo_2workers/results.json"))
+
+    export = _readme_block("On N machines", "").strip()
+    config = export.split("=", 1)[1].strip().strip("'")
+    jobs, kind, index, addresses = cluster.tf_config({"TF_CONFIG": config})
+    assert (kind, index, len(addresses)) == ("worker", 1, 3)
+
+    import yaml
+    jobset = yaml.safe_load(_readme_block("A Kubernetes `JobSet`", "yaml"))
+    assert jobset["kind"] == "JobSet" and jobset["spec"]["failurePolicy"]["maxRestarts"] >= 1
+    job = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]
+    script = job["template"]["spec"]["containers"][0]["args"][0]
+    code = re.search(r"python -c '(.*?)'\)", script).group(1)
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "JOB_COMPLETION_INDEX": "2"})
+    jobs, kind, index, addresses = cluster.tf_config({"TF_CONFIG": made.stdout.strip()})
+    assert (index, len(addresses)) == (2, job["parallelism"])
+    assert addresses[0] == f"{jobset['metadata']['name']}-worker-0-0.{jobset['metadata']['name']}:2222"
+    flagfile = re.search(r"--flagfile=(\S+)", script).group(1)
+    assert os.path.isfile(os.path.join(ROOT, flagfile)) and "--strategy=multi_worker" in script
