@@ -10,10 +10,10 @@ temporary folders (TensorFlow's multi-worker convention) and read the
 chief's checkpoints, so --workdir must be a folder every worker shares.
 
 A worker that cannot reach the others is stopped after --cluster_timeout
-seconds by isr_kd_tf.watchdog, which names the silent addresses; once running, a lost worker is noticed by the
-coordination service's heartbeats and every other worker stops with one
-line. Restarting all workers with the same command resumes from the chief's
-newest checkpoint.
+seconds by isr_kd_tf.watchdog, which names the silent addresses; once
+running, a lost worker is noticed by the coordination service's heartbeats
+and every other worker stops with one line. Restarting all workers with the
+same command resumes from the chief's newest checkpoint.
 """
 
 import dataclasses

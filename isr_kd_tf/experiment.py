@@ -116,13 +116,15 @@ def validation(s, predict):
 
 
 def prepare_data(s):
-    """Builds every dataset the run reads (the bundled sets are made on first use), so that
-    workers sharing --data_dir never build one at the same time."""
-    run = s.run
-    names = {(spec.name, spec.split) for stage in run.stages for spec in s.method.domains(s, stage)}
-    names |= {(name, split) for _, _, name in s.method.test_sets(s) for split in ("validation", "test")}
-    for name, split in sorted(names):
-        data.num_examples(name, split, run.data_dir or None)
+    """Makes every dataset the run reads (bundled sets are built, missing parsing maps labelled on
+    first use), so that workers sharing --data_dir never write one at the same time."""
+    run, method = s.run, s.method
+    for stage in run.stages:
+        data.training_dataset(method.domains(s, stage), method.pipeline(s), run.batch_size, run.seed,
+                              run.data_dir or None)
+    for _, domain, name in method.test_sets(s):
+        for split in ("validation", "test"):
+            data.eval_dataset(name, split, domain, method.pipeline(s), 1, run.data_dir or None)
 
 
 def train_stage(s, stage, init_path, cluster=None):
@@ -212,5 +214,8 @@ def run(s):
         return None
     models = {**method.extra_rows(s, trained), **{method.row_names[k]: m for k, m in trained.items()}}
     results = report(s, models)
-    cluster.barrier("reported")
+    try:
+        cluster.barrier("reported")      # the others wait for the results before they leave
+    except UserError as e:               # one left early: the results are written all the same
+        logging.warning("%s", e)
     return results

@@ -182,7 +182,8 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     cluster = cluster or Cluster(tf.distribute.get_strategy())
     chief = cluster.is_chief
     stage_dir = os.path.join(cfg.workdir, stage)
-    os.makedirs(stage_dir, exist_ok=True)
+    if chief:
+        os.makedirs(stage_dir, exist_ok=True)
     step = tf.Variable(0, dtype=tf.int64, name="step")
     ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
                                              for k, v in ckpt_objects.items()})
