@@ -101,14 +101,18 @@ def test_two_workers_equal_one_process(paper, args, stages, tmp_path, data_dir):
         assert json.load(f)["rows"]
 
 
-def test_killed_worker_restart_resumes_bit_identical(tmp_path, data_dir):
+@pytest.mark.parametrize("args,stages,first_checkpoint", [
+    (ISR_KD, ("pretrain", "incremental"), "pretrain/checkpoints/ckpt-4.index"),
+    (PKDN + ["--stages=teacher", "--steps_per_epoch=30", "--checkpoint_every=10"], ("teacher",),
+     "teacher/checkpoints/ckpt-10.index")], ids=["isr_kd", "pkdn_teacher"])
+def test_killed_worker_restart_resumes_bit_identical(args, stages, first_checkpoint, tmp_path, data_dir):
     """Kill worker 1 after the first checkpoint: the chief stops within the heartbeat with one line;
     both restarted with the same command resume and end bit-identical to an uninterrupted run."""
-    _multi_worker(ISR_KD, tmp_path / "whole", data_dir, tmp_path / "logs_whole")
+    _multi_worker(args, tmp_path / "whole", data_dir, tmp_path / "logs_whole")
     workdir = tmp_path / "killed"
     addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
-    procs = _start_workers(ISR_KD, workdir, data_dir, addresses, tmp_path / "logs_a")
-    first = workdir / "pretrain" / "checkpoints" / "ckpt-4.index"
+    procs = _start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_a")
+    first = workdir / first_checkpoint
     deadline = time.monotonic() + RUN_SECONDS
     while not first.exists() and time.monotonic() < deadline and procs[0].poll() is None:
         time.sleep(0.05)
@@ -122,11 +126,11 @@ def test_killed_worker_restart_resumes_bit_identical(tmp_path, data_dir):
     assert len(errors) == 1 and "lost the cluster" in errors[0] and addresses[1] in errors[0], logs[0][-2000:]
     assert "Traceback" not in logs[0]
 
-    codes, logs = _wait(_start_workers(ISR_KD, workdir, data_dir, addresses, tmp_path / "logs_b"),
+    codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_b"),
                         tmp_path / "logs_b")
     assert codes == [0, 0], logs[0][-2000:]
     assert "resuming stage" in logs[0]
-    for stage in ("pretrain", "incremental"):
+    for stage in stages:
         a = _weights(workdir / stage / "model.weights.h5")
         b = _weights(tmp_path / "whole" / stage / "model.weights.h5")
         assert all(np.array_equal(a[k], b[k]) for k in b), stage
