@@ -189,7 +189,7 @@ def step_report(name, make_step, batch, steps, peak, **info):
     import tensorflow as tf
     result = {"name": name, **info}
     for mode, jit in (("graph", False), ("xla", True)):
-        fn = tf.function(make_step(), jit_compile=jit)
+        fn = tf.function(make_step(), jit_compile=jit, autograph=False)     # as loop.fit traces it
         if mode == "graph":
             gflop = result["gflop"] = round(graph_flops(fn, batch) / 1e9, 2)
             times, local_peaks, steal = _time_steps_against_peak(fn, batch, steps)

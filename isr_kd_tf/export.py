@@ -65,8 +65,8 @@ class SuperResolver(tf.Module):
         self.settings = settings
         self.model = model
 
-    # autograph=False: a method's serve is plain TensorFlow; converting it gained nothing and, in a
-    # process that had traced other methods' functions, autograph's cache handed back the wrong one
+    # autograph=False everywhere here: a method's serve is plain TensorFlow; converting it gained nothing
+    # and, in a process that had traced other methods' functions, autograph's cache handed back the wrong one
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], autograph=False)
     def sr_float(self, images):
         return {"sr": self.settings.method.serve(self.settings, self.model, images)}
@@ -75,7 +75,7 @@ class SuperResolver(tf.Module):
         """A predictor for evaluation: finished batch -> SR (keeps the module alive)."""
         return self.sr_float(batch["lr"])["sr"]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)
     def serving(self, images):
         sr = self.sr_float(tf.cast(images, tf.float32))["sr"]
         return {"sr": tf.cast(tf.round(tf.clip_by_value(sr, 0.0, 255.0)), tf.uint8)}
@@ -92,7 +92,7 @@ def export_onnx(module, path):
         raise UserError("--onnx needs tf2onnx: pip install -e '.[onnx]'") from None
     spec = (tf.TensorSpec([None, None, None, 3], tf.float32, name="images"),)
 
-    @tf.function
+    @tf.function(autograph=False)
     def sr(images):
         return {"sr": module.sr_float(images)["sr"]}
     tf2onnx.convert.from_function(sr, input_signature=spec, opset=17, output_path=path)

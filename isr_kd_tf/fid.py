@@ -101,7 +101,7 @@ def keras_inception_extractor(path):
 
 def feature_extractor(net, size):
     """Wraps any Keras image model: [0, 255] batch -> features, Inception preprocessing."""
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def features(images):
         x = tf.image.resize(tf.cast(images, tf.float32), [size, size], "bilinear")
         return tf.reshape(net(x / 127.5 - 1.0, training=False), [tf.shape(images)[0], -1])

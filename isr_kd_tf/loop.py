@@ -215,7 +215,10 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
         specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
         start_batch=start, share=share), cfg.batch_size)
     strategy = cluster.strategy
-    train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True)
+    # autograph=False: steps are plain TensorFlow (no Python control flow on tensors); converting them
+    # only cost start-up time
+    train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True,
+                           autograph=False)
     writer = tf.summary.create_file_writer(logdir) if chief else tf.summary.create_noop_writer()
     if start == 0:
         write_flags(writer, cfg)

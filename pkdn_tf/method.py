@@ -133,7 +133,7 @@ class PKDN(methods.Method):
     def predictor(self, s, model):
         import tensorflow as tf
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def sr(batch):
             return predict(model, batch)[0]
         return sr

@@ -20,7 +20,7 @@ import tensorflow as tf
 from isr_kd_tf import config, data, experiment, methods
 from isr_kd_tf.config import setting
 from isr_kd_tf.errors import UserError
-from tests.conftest import ROOT, TINY_SOURCE
+from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
 # --- a third method, registered from here ----------------------------------------------------
 
@@ -214,3 +214,22 @@ def test_the_core_imports_no_paper_and_never_switches_on_a_method_name():
             if isinstance(node, ast.Compare):
                 constants = [c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
                 assert not names & set(constants), f"{module}:{node.lineno} compares with a method name"
+
+
+@pytest.mark.parametrize("method,stage,extra", [
+    ("isr_kd", "pretrain", dict(target_data=TINY_TARGET, source_count=4, target_count=4)),
+    ("pkdn", "teacher", dict(pfb_per_stage=1, student_blocks=1))])
+def test_a_run_converts_nothing_with_autograph(method, stage, extra, tmp_path, data_dir, monkeypatch):
+    """Training steps, tf.data maps and predictors are plain TensorFlow, traced without autograph:
+    converting them took about a second of every run's start."""
+    from tensorflow.python.autograph.impl import api
+
+    converted = []
+    convert = api._convert_actual
+    monkeypatch.setattr(api, "_convert_actual", lambda f, ctx: converted.append(f) or convert(f, ctx))
+    experiment.run(config.make(method=method, stages=(stage,), workdir=str(tmp_path / "run"), data_dir=data_dir,
+                               source_data=TINY_SOURCE, width=0.0625, hr_size=32, batch_size=2, epochs=1,
+                               steps_per_epoch=1, checkpoint_every=1, val_images=0, eval_limit=2, verbose=0,
+                               **extra))
+    assert os.path.exists(tmp_path / "run" / "results.json")
+    assert not converted, [getattr(f, "__qualname__", f) for f in converted]

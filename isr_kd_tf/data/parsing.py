@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from isr_kd_tf.data.sources import without_autograph
 from isr_kd_tf.errors import UserError
 
 NUM_CLASSES = 19
@@ -77,8 +78,12 @@ def attach_parsing(ds, name, split, net_path, cache_dir):
 
     folder = cache_folder(cache_dir, name, split)
     os.makedirs(folder, exist_ok=True)
-    todo = ds.filter(lambda ex: tf.logical_not(tf.py_function(
-        lambda k: os.path.exists(os.path.join(folder, _cache_name(k).numpy().decode())), [ex["key"]], tf.bool)))
+
+    def missing(ex):
+        return tf.logical_not(tf.py_function(
+            lambda k: os.path.exists(os.path.join(folder, _cache_name(k).numpy().decode())), [ex["key"]], tf.bool))
+
+    todo = ds.filter(without_autograph(missing))
     net = None
     for ex in tqdm(todo.batch(1).prefetch(2), desc=f"parsing {name} {split}", unit="face"):
         net = net or load_network(net_path, "--parsing_net")
@@ -91,4 +96,4 @@ def attach_parsing(ds, name, split, net_path, cache_dir):
         png = tf.io.read_file(tf.strings.join([folder, "/", _cache_name(ex["key"])]))
         return {**ex, "parsing": tf.io.decode_png(png, channels=1)[..., 0]}
 
-    return ds.map(add, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(without_autograph(add), num_parallel_calls=tf.data.AUTOTUNE)

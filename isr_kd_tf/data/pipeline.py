@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from isr_kd_tf.data import degradation, sources
 from isr_kd_tf.data.parsing import attach_parsing, encode_parsing
+from isr_kd_tf.data.sources import without_autograph
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
@@ -162,7 +163,7 @@ def select(ds, name, split, n, seed, list_path=None, data_dir=None):
     def drop_index(_, example):
         return example
 
-    return ds.enumerate().filter(chosen).map(drop_index)
+    return ds.enumerate().filter(without_autograph(chosen)).map(without_autograph(drop_index))
 
 
 @dataclasses.dataclass
@@ -193,10 +194,10 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
         keep_parsing &= "parsing" in ds.element_spec
         parts.append((ds, spec, n))
     for ds, spec, n in parts:
-        ds = ds.map(lambda ex, d=spec.domain, c=crops(spec.name): prepare(ex, cfg, d, c),
+        ds = ds.map(without_autograph(lambda ex, d=spec.domain, c=crops(spec.name): prepare(ex, cfg, d, c)),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if not keep_parsing:
-            ds = ds.map(lambda ex: {k: v for k, v in ex.items() if k != "parsing"})
+            ds = ds.map(without_autograph(lambda ex: {k: v for k, v in ex.items() if k != "parsing"}))
         ds = ds.cache().shuffle(min(cfg.shuffle_buffer, n), seed=seed, reshuffle_each_iteration=True).repeat()
         streams.append(ds)
         weights.append(float(n))
@@ -210,7 +211,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.enumerate(start=0).skip(start_batch)
     rows = None if share is None else (share[0], share[0] + share[1])
-    ds = ds.map(lambda i, b: finish(b, cfg, tf.stack([tf.cast(seed, tf.int64), i]), rows),
+    ds = ds.map(without_autograph(lambda i, b: finish(b, cfg, tf.stack([tf.cast(seed, tf.int64), i]), rows)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if share is not None and share[2] != share[1]:
         ds = ds.unbatch().batch(share[2], drop_remainder=True)
@@ -222,7 +223,8 @@ def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
     ds = _load(name, split, cfg, data_dir)
     if limit:
         ds = ds.take(limit)
-    ds = ds.map(lambda ex: prepare(ex, cfg, domain, crops(name)), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(without_autograph(lambda ex: prepare(ex, cfg, domain, crops(name))),
+                num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda b: finish(b, cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(without_autograph(lambda b: finish(b, cfg)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
