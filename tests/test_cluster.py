@@ -81,6 +81,25 @@ def _max_relative_diff(a, b):
     return max(float(np.max(np.abs(a[k] - b[k])) / (np.max(np.abs(b[k])) + 1e-12)) for k in a)
 
 
+def _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, logdir, checkpoint, victim):
+    """Two workers; SIGKILL worker `victim` once `checkpoint` exists: the other stops within the
+    heartbeat (and a minute), exit status 2, one error line naming the victim's address."""
+    procs = _start_workers(args, workdir, data_dir, addresses, logdir)
+    deadline = time.monotonic() + RUN_SECONDS
+    while not (workdir / checkpoint).exists() and time.monotonic() < deadline and procs[0].poll() is None:
+        time.sleep(0.05)
+    assert (workdir / checkpoint).exists()
+    procs[victim].send_signal(signal.SIGKILL)
+    started = time.monotonic()
+    codes, logs = _wait(procs, logdir, seconds=cluster.HEARTBEAT_SECONDS + 60)
+    assert time.monotonic() - started < cluster.HEARTBEAT_SECONDS + 60
+    other = 1 - victim
+    assert codes[other] == 2, logs[other][-2000:]
+    errors = [line for line in logs[other].splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lost the cluster" in errors[0] and addresses[victim] in errors[0], logs[other][-2000:]
+    assert "Traceback" not in logs[other]
+
+
 @pytest.mark.parametrize("args,stages,first_checkpoint", [
     (ISR_KD, ("pretrain", "incremental"), "pretrain/checkpoints/ckpt-4.index"),
     (PKDN, ("teacher", "student"), "teacher/checkpoints/ckpt-10.index")], ids=["isr_kd", "pkdn"])
@@ -106,21 +125,8 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
 
     workdir = tmp_path / "killed"
     addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
-    procs = _start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_a")
-    first = workdir / first_checkpoint
-    deadline = time.monotonic() + RUN_SECONDS
-    while not first.exists() and time.monotonic() < deadline and procs[0].poll() is None:
-        time.sleep(0.05)
-    assert first.exists()
-    procs[1].send_signal(signal.SIGKILL)
-    started = time.monotonic()
-    codes, logs = _wait(procs, tmp_path / "logs_a", seconds=cluster.HEARTBEAT_SECONDS + 60)
-    assert time.monotonic() - started < cluster.HEARTBEAT_SECONDS + 60
-    assert codes[0] == 2, logs[0][-2000:]
-    errors = [line for line in logs[0].splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "lost the cluster" in errors[0] and addresses[1] in errors[0], logs[0][-2000:]
-    assert "Traceback" not in logs[0]
-
+    _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, tmp_path / "logs_a", first_checkpoint,
+                                        victim=1)
     codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_b"),
                         tmp_path / "logs_b")
     assert codes == [0, 0], logs[0][-2000:]
@@ -129,6 +135,12 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
         a = _weights(workdir / stage / "model.weights.h5")
         b = _weights(tmp_path / "two" / stage / "model.weights.h5")
         assert all(np.array_equal(a[k], b[k]) for k in b), stage
+
+
+def test_a_killed_chief_stops_the_other_worker_with_one_line(tmp_path, data_dir):
+    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    _kill_one_and_check_the_other_stops(ISR_KD, tmp_path / "w", data_dir, addresses, tmp_path / "logs",
+                                        "pretrain/checkpoints/ckpt-4.index", victim=0)
 
 
 def test_a_worker_alone_stops_naming_the_silent_address(tmp_path, data_dir):
