@@ -1,8 +1,8 @@
 """Where this process stands in a run: one device, one machine's replicas, or one worker of many.
 
 --strategy=multi_worker uses TensorFlow's MultiWorkerMirroredStrategy with
-the cluster in TF_CONFIG, the variable Kubernetes operators, Vertex AI and
-Slurm launchers set. Every worker computes the same global batches and
+the cluster in TF_CONFIG, the variable Kubernetes' TFJob operator and
+Vertex AI set. Every worker computes the same global batches and
 finishes its own rows of each; gradients and loss sums are all-reduced, so
 a step equals the single-device step. The chief (task 0 of job `chief`, or
 worker 0 without one) writes the work directory; the others write only to
