@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import cluster, data, launch
+from isr_kd_tf import bench, cluster, data, launch
 from isr_kd_tf.errors import UserError
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
@@ -115,6 +115,7 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
                                   _weights(tmp_path / "single" / stage / "model.weights.h5"))
         assert diff < 1e-4, (stage, diff)
     assert "2 workers, 2 replicas" in logs[0] and "results.md" in logs[0]
+    assert bench.ms_per_step(logs[0], stages[0]) > 0          # what the multi_worker benchmark reads
     assert not [line for line in logs[1].splitlines() if line.startswith("error")], logs[1]
     # only the chief writes: no worker's temporary folders are left, one results file, one event file per stage
     assert not glob.glob(str(tmp_path / "two" / "**" / "workertemp_*"), recursive=True)
