@@ -44,6 +44,11 @@ def free_ports(n, host="127.0.0.1"):
             s.close()
 
 
+def loopback_addresses(n):
+    """n free 127.0.0.1:port addresses: a cluster on this machine."""
+    return [f"127.0.0.1:{port}" for port in free_ports(n)]
+
+
 def tf_configs(addresses):
     """TF_CONFIG of each worker of a cluster of `addresses` (worker 0 is the chief)."""
     return [json.dumps({"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": i}})
@@ -81,7 +86,7 @@ def launch(args, workers, threads=0, module="isr_kd_tf.train", grace=45.0):
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers})")
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    addresses = loopback_addresses(workers)
     command = [sys.executable, "-m", module, *args, "--strategy=multi_worker"]
     procs, forwarders = [], []
     for i, config in enumerate(tf_configs(addresses)):

@@ -63,7 +63,7 @@ def _wait(procs, logdir, seconds=RUN_SECONDS):
 
 
 def _multi_worker(args, workdir, data_dir, logdir):
-    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    addresses = launch.loopback_addresses(2)
     codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, logdir), logdir)
     assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
     return logs
@@ -125,7 +125,7 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
         assert json.load(f)["rows"]
 
     workdir = tmp_path / "killed"
-    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    addresses = launch.loopback_addresses(2)
     _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, tmp_path / "logs_a", first_checkpoint,
                                         victim=1)
     codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_b"),
@@ -139,13 +139,13 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
 
 
 def test_a_killed_chief_stops_the_other_worker_with_one_line(tmp_path, data_dir):
-    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    addresses = launch.loopback_addresses(2)
     _kill_one_and_check_the_other_stops(ISR_KD, tmp_path / "w", data_dir, addresses, tmp_path / "logs",
                                         "pretrain/checkpoints/ckpt-4.index", victim=0)
 
 
 def test_a_worker_alone_stops_naming_the_silent_address(tmp_path, data_dir):
-    addresses = [f"127.0.0.1:{p}" for p in launch.free_ports(2)]
+    addresses = launch.loopback_addresses(2)
     env = launch.worker_env(launch.tf_configs(addresses)[0], 1, USER_ENV)
     started = time.monotonic()
     out = subprocess.run(_command(ISR_KD, tmp_path / "w", data_dir) + ["--strategy=multi_worker",
