@@ -63,19 +63,25 @@ def summarise(values):
 
 def run_plan(plan, folder, seed, common, needs=None):
     """Trains (or reuses) the runs of a plan that `needs` names (default all), for one seed;
-    {run name: results.json}."""
-    from isr_kd_tf import config, experiment
+    {run name: results.json}. A run given as "zoo:NAME" is not trained: its results are the
+    zoo entry's (made once, by its recipe)."""
+    from isr_kd_tf import config, experiment, zoo
     results = {}
     needs = set(plan.runs if needs is None else needs)
     for name, settings in plan.runs.items():
         if name not in needs:
             continue
+        if zoo.is_name(settings):
+            results[name] = {"rows": zoo.recipe(settings[len(zoo.PREFIX):])["results"]}
+            continue
         workdir = os.path.join(folder, name)
         path = os.path.join(workdir, "results.json")
         if not os.path.isfile(path):
             settings = dict(settings)
-            if str(settings.get("init_from", "")).startswith("@"):
-                settings["init_from"] = os.path.join(folder, settings["init_from"][1:])
+            origin = str(settings.get("init_from", ""))
+            if origin.startswith("@"):
+                earlier = plan.runs[origin[1:]]
+                settings["init_from"] = earlier if zoo.is_name(earlier) else os.path.join(folder, origin[1:])
             print(f"== seed {seed}: {os.path.relpath(workdir)}", flush=True)
             experiment.run(config.make(**{**settings, **common, "workdir": workdir, "seed": seed}))
         with open(path) as f:
@@ -83,8 +89,47 @@ def run_plan(plan, folder, seed, common, needs=None):
     return results
 
 
-def plot(path, claim, per_part):
-    """Each seed's margin (dots) and the mean ± standard error (bar), zero marked; one line per part."""
+def checkpoint_results(folder, plan, names, results):
+    """{run name: [(step, results)]}: every single-stage run of `names` scored at each checkpoint
+    it kept, its last being results.json, for the margin-against-training-length curves."""
+    import tensorflow as tf
+    from isr_kd_tf import config, evaluate, zoo
+    out = {}
+    for name in names:
+        if zoo.is_name(plan.runs[name]):
+            continue
+        workdir = os.path.join(folder, name)
+        s = config.load(workdir)
+        if len(s.run.stages) != 1:
+            continue
+        cache = os.path.join(workdir, "checkpoint_results.json")
+        if not os.path.isfile(cache):
+            state = tf.train.get_checkpoint_state(os.path.join(workdir, s.run.stages[0], "checkpoints"))
+            paths = list(state.all_model_checkpoint_paths)[:-1] if state else []
+            points = [(int(p.rsplit("-", 1)[1]), {"rows": evaluate.evaluate([workdir], checkpoint=p)}) for p in paths]
+            with open(os.path.join(workdir, s.run.stages[0], "DONE")) as f:
+                points.append((json.load(f)["steps"], results[name]))
+            with open(cache + ".tmp", "w") as f:
+                json.dump(points, f)
+            os.replace(cache + ".tmp", cache)
+        with open(cache) as f:
+            out[name] = [tuple(x) for x in json.load(f)]
+    return out
+
+
+def margin_curve(claim, results, at_checkpoints):
+    """[(step, {part: margin})]: the claim's margins with each of its trained runs taken at its k-th
+    kept checkpoint (the runs of a claim train alike: same steps, same checkpoint spacing)."""
+    runs = [r for r in claim.needs if r in at_checkpoints]
+    if not runs or len({tuple(step for step, _ in at_checkpoints[r]) for r in runs}) != 1:
+        return []
+    return [(step, claim.margins({**results, **{r: at_checkpoints[r][k][1] for r in runs}}))
+            for k, (step, _) in enumerate(at_checkpoints[runs[0]])]
+
+
+def plot(path, claim, per_part, curve=()):
+    """Each seed's margin (dots) and the mean ± standard error (bar), zero marked; one line per part.
+    Below, with `curve`: each part's mean margin against training steps (zero dashed)."""
     import cv2
     from isr_kd_tf import visualize
     w, line, left = 640, 60, 170
@@ -105,7 +150,47 @@ def plot(path, claim, per_part):
             cv2.circle(img, (x(v), y), 4, (0, 0, 0), -1)
         cv2.putText(img, f"mean {part['mean']:+.3f}", (x(span) - 90, y - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
                     colour, 1, cv2.LINE_AA)
+    if len(curve) > 1:
+        img = np.concatenate([img, curve_panel(curve, list(per_part), w)], 0)
     visualize.save_png(path, img)
+
+
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+def curve_panel(curve, parts, w=640, h=240):
+    """Mean margin of each part (a colour each) against training steps; zero is the dashed line."""
+    import cv2
+    img = np.full((h, w, 3), 255, np.uint8)
+    left, right, top, bottom = 60, 20, 30, 40
+    steps = [p["step"] for p in curve]
+    values = [p[part] for p in curve for part in parts] + [0.0]
+    lo, hi = min(values), max(values)
+    pad = max(1e-9, hi - lo) * 0.1
+    lo, hi = lo - pad, hi + pad
+    x = lambda s: int(left + (w - left - right) * (s - steps[0]) / max(1, steps[-1] - steps[0]))  # noqa: E731
+    y = lambda v: int(top + (h - top - bottom) * (hi - v) / (hi - lo))  # noqa: E731
+    cv2.putText(img, "mean margin (dB) against training steps", (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                (0, 0, 0), 1, cv2.LINE_AA)
+    for xs in range(left, w - right, 12):
+        cv2.line(img, (xs, y(0)), (xs + 6, y(0)), (0, 0, 0), 1)
+    for s_ in steps:
+        cv2.putText(img, str(s_), (x(s_) - 12, h - bottom + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    for v in (lo + pad, hi - pad):
+        cv2.putText(img, f"{v:+.2f}", (4, y(v) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, part in enumerate(parts):
+        colour = PALETTE[i % len(PALETTE)]
+        pts = [(x(p["step"]), y(p[part])) for p in curve]
+        for a, b in zip(pts, pts[1:]):
+            cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
+        for pt in pts:
+            cv2.circle(img, pt, 3, colour, -1)
+    legend = np.full((14 * len(parts) + 6, w, 3), 255, np.uint8)
+    for i, part in enumerate(parts):
+        cv2.putText(legend, part[:90], (8, 14 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    PALETTE[i % len(PALETTE)], 1, cv2.LINE_AA)
+    return np.concatenate([img, legend], 0)
 
 
 def measure(output, seeds, common, only=(), smoke=False):
@@ -118,13 +203,17 @@ def measure(output, seeds, common, only=(), smoke=False):
                         + ", ".join(c.name for p in plans.values() for c in p.claims))
     needed = {name: {r for m, c in claims if m == name for r in c.needs} for name, _ in claims}
     margins = {c.name: [] for _, c in claims}
+    curves = {c.name: [] for _, c in claims}
     start = time.time()
     for seed in range(seeds):
         for name in sorted(needed):
-            results = run_plan(plans[name], os.path.join(output, f"seed{seed}", name), seed, common, needed[name])
+            folder = os.path.join(output, f"seed{seed}", name)
+            results = run_plan(plans[name], folder, seed, common, needed[name])
+            at_checkpoints = checkpoint_results(folder, plans[name], needed[name], results)
             for method_name, c in claims:
                 if method_name == name:
                     margins[c.name].append(c.margins(results))
+                    curves[c.name].append(margin_curve(c, results, at_checkpoints))
     out = []
     for _, c in claims:
         parts = {part: [m[part] for m in margins[c.name]] for part in margins[c.name][0]}
@@ -132,11 +221,20 @@ def measure(output, seeds, common, only=(), smoke=False):
         entry = {"name": c.name, "paper": c.paper, "statement": c.statement,
                  "holds": all(p["holds"] for p in per_part.values()), "parts": per_part,
                  "per_seed": [dict(zip(parts, vals)) for vals in zip(*parts.values())],
-                 "mean": {p: v["mean"] for p, v in per_part.items()}, "sd": {p: v["sd"] for p, v in per_part.items()}}
-        plot(os.path.join(output, f"{c.name}.png"), c.statement, per_part)
+                 "mean": {p: v["mean"] for p, v in per_part.items()}, "sd": {p: v["sd"] for p, v in per_part.items()},
+                 "curve": mean_curve(curves[c.name])}
+        plot(os.path.join(output, f"{c.name}.png"), c.statement, per_part, entry["curve"])
         out.append(entry)
     return {"claims": out, "seeds": seeds, "minutes": round((time.time() - start) / 60, 1),
             "rule": "a part holds when the mean of its margin over seeds is > 0 and > its standard error"}
+
+
+def mean_curve(per_seed):
+    """[{"step", part: mean margin over seeds}] where every seed has the same steps (else [])."""
+    if not per_seed or not per_seed[0] or len({tuple(step for step, _ in c) for c in per_seed}) != 1:
+        return []
+    return [{"step": step, **{part: float(np.mean([c[k][1][part] for c in per_seed])) for part in margins}}
+            for k, (step, margins) in enumerate(per_seed[0])]
 
 
 def markdown(report):
@@ -150,6 +248,12 @@ def markdown(report):
             lines.append(f"{head} {part}: {'holds' if p['holds'] else 'does not hold'} | {seeds} | "
                          f"{p['mean']:+.3f} ± {p['se']:.3f} |")
     lines += [""] + [f"- **{c['name']}**: {c['statement']}" for c in report["claims"]]
+    for c in report["claims"]:
+        if len(c.get("curve", [])) > 1:
+            parts = list(c["parts"])
+            lines += ["", f"Mean margins of {c['name']} against training steps (the plot {c['name']}.png):", "",
+                      "| steps | " + " | ".join(parts) + " |", "|---" * (len(parts) + 1) + "|"]
+            lines += [f"| {p['step']} | " + " | ".join(f"{p[k]:+.3f}" for k in parts) + " |" for p in c["curve"]]
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,13 @@ class RunConfig:
     rotate_prob: float = setting(0.5, "Chance of a rot90 by 90/180/270 degrees (uniform among them): 0.5 as the "
                                  "ISR-KD code, 0.75 as KDFSRNet (k = 0..3 each 1/4).")
     learning_rate: float = setting(1e-4, "Adam learning rate of every network (both papers: 1e-4).")
+    lr_schedule: str = setting("constant", "Learning rate over a stage: constant (both papers) or cosine (from "
+                               "--learning_rate down to 0 over the stage's own steps; the bundled-domain protocol).",
+                               ("constant", "cosine"))
     epsilon: float = setting(1e-8, "Adam epsilon (both papers: 1e-8).")
+    epsilon_placement: str = setting("tf", "Where Adam adds epsilon: tf (to sqrt(v) before bias correction: "
+                                     "TensorFlow, the official ISR-KD code) or torch (to sqrt(v_hat) after it: "
+                                     "PyTorch, the official KDFSRNet code).", ("tf", "torch"))
     batch_size: int = setting(1, "Images per training step (ISR-KD code: 1; KDFSRNet: 8).")
     epochs: int = setting(200, "Training epochs per stage (ISR-KD code: 200; KDFSRNet: 400).")
     steps_per_epoch: int = setting(0, "Steps per epoch (0 = training images / batch size).")
@@ -147,7 +153,9 @@ def from_dict(values):
 
 
 def load(workdir):
-    """The Settings of a work directory, or of an export (kept in its assets.extra/)."""
+    """The Settings of a work directory (or zoo:NAME), or of an export (kept in its assets.extra/)."""
+    from isr_kd_tf import zoo
+    workdir = zoo.resolve(workdir)
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         path = os.path.join(workdir, "assets.extra", "config.json")
@@ -159,3 +167,39 @@ def load(workdir):
     if "run" not in values:
         raise UserError(f"{path} was written by an older version (one flat config); train the run again")
     return from_dict(values)
+
+
+def _field_types():
+    types = {f.name: type(f.default) for f in dataclasses.fields(RunConfig)}
+    for m in methods.available().values():
+        types.update({f.name: type(f.default) for f in dataclasses.fields(m.config)})
+    return types
+
+
+def read_flagfile(path):
+    """{setting: value} of a flagfile as `--flagfile` reads it (nested flagfiles first, later lines win),
+    typed like the settings; what tools that run many trainings (claims) share with the flagfiles."""
+    if not os.path.isfile(path):
+        raise UserError(f"flagfile {path} not found; run from the repository's root folder")
+    types, out = _field_types(), {}
+    with open(path) as f:
+        for raw in f:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, has_value, value = line[2:].partition("=")
+            if name == "flagfile":
+                out.update(read_flagfile(value))
+            elif not has_value:
+                positive = name in types
+                name = name if positive else name[2:]
+                out[name] = positive
+            elif name not in types:
+                raise UserError(f"{path}: --{name} is not a setting")
+            elif types[name] is bool:
+                out[name] = value.lower() in ("true", "1")
+            elif types[name] is tuple:
+                out[name] = tuple(v for v in value.split(",") if v)
+            else:
+                out[name] = types[name](value)
+    return out

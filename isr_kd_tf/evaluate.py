@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import app, flags
 from tqdm import tqdm
 
-from isr_kd_tf import config, evaluation, experiment, export, fid
+from isr_kd_tf import config, evaluation, experiment, export, fid, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -46,7 +46,8 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
         raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
     extractor = extractor or fid.fid_network(fid_graph, inception_weights)
     rows = []
-    for workdir in workdirs:
+    for name in workdirs:
+        workdir = zoo.resolve(name)
         s = config.load(workdir)
         if data_dir:
             s.run.data_dir = data_dir
@@ -80,7 +81,10 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
 
 
 def default_output(workdir, similarity_to=""):
-    """A folder of its own inside the first work directory: the run's own results.json stays."""
+    """A folder of its own inside the first work directory: the run's own results.json stays
+    (a zoo entry's in runs/zoo_evaluation/NAME: the package folder is not written)."""
+    if zoo.is_name(workdir):
+        workdir = os.path.join("runs", "zoo_evaluation", workdir[len(zoo.PREFIX):])
     return os.path.join(workdir, f"similarity_to_{similarity_to}" if similarity_to else "evaluation")
 
 

@@ -14,7 +14,7 @@ import os
 import keras
 import tensorflow as tf
 
-from isr_kd_tf import config, data, evaluation, fid, loop, precision
+from isr_kd_tf import config, data, evaluation, fid, loop, precision, zoo
 from isr_kd_tf.cluster import Cluster, cluster_for, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.optim import FusedAdam
@@ -81,10 +81,22 @@ def find_weights(path, stage):
                     f"point it at a work directory whose {stage} stage has finished")
 
 
-def optimizer(s, beta1, beta2):
-    """Adam with the run's learning rate and epsilon (fused kernel; loss scaling under float16)."""
-    return precision.wrap_optimizer(FusedAdam(s.run.learning_rate, beta_1=beta1, beta_2=beta2,
-                                              epsilon=s.run.epsilon))
+def optimizer(s, beta1, beta2, total_steps=0):
+    """Adam with the run's learning rate (cosine over `total_steps` with --lr_schedule=cosine) and epsilon
+    (fused kernel; loss scaling under float16). Call begin_stage on it once any state from --init_from
+    is restored."""
+    cosine = total_steps if s.run.lr_schedule == "cosine" else 0
+    return precision.wrap_optimizer(FusedAdam(s.run.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=s.run.epsilon,
+                                              epsilon_after_bias_correction=s.run.epsilon_placement == "torch",
+                                              cosine_steps=cosine))
+
+
+def begin_stage(*optimizers):
+    """The schedule counts this stage's steps only, also when Adam's state (its iteration count
+    included) was restored from the stage it continues."""
+    for opt in optimizers:
+        inner = getattr(opt, "inner_optimizer", opt)
+        inner.cosine_start = int(inner.iterations.numpy())
 
 
 def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
@@ -205,7 +217,7 @@ def run(s):
     trained = {}
     for stage in s.run.stages:
         before = method.start_from.get(stage)
-        init = os.path.join(s.run.workdir, before) if before in trained else s.run.init_from
+        init = os.path.join(s.run.workdir, before) if before in trained else zoo.resolve(s.run.init_from)
         say(f"== stage {stage}")
         with lost_worker_is_user_error(cluster, f"in stage {stage}"):
             trained[stage] = train_stage(s, stage, init, cluster)

@@ -18,7 +18,7 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, loop
+from isr_kd_tf import config, loop, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -116,6 +116,7 @@ def export(workdir, output, stage="", checkpoint="", onnx=False):
 def load_super_resolver(path, stage=""):
     """An SR function images[0..255 float] -> {"sr"} from an export or a work directory."""
     # the closures keep the module alive: a tf.function method holds its object only weakly
+    path = zoo.resolve(path)
     if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
         return lambda images: loaded.sr_float(images)

@@ -239,7 +239,9 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
                 for k, v in logs.items():
                     tf.summary.scalar(f"loss/{k}", v)
                 for name, opt in trainer.optimizers().items():
-                    tf.summary.scalar(f"lr/{name}", float(keras.ops.convert_to_numpy(opt.learning_rate)))
+                    inner = getattr(opt, "inner_optimizer", opt)
+                    tf.summary.scalar(f"lr/{name}", inner.scheduled_learning_rate()
+                                      if hasattr(inner, "scheduled_learning_rate") else float(opt.learning_rate))
                 if len(clock) > 1:
                     tf.summary.scalar("perf/seconds_per_step", (clock[-1] - clock[0]) / (len(clock) - 1))
                 if grid_fn is not None:

@@ -83,7 +83,8 @@ class Method:
         origins = {self.start_from[t] for t in trained if t in self.start_from} - set(trained)
         if not s.run.init_from:
             return {}
-        return {self.row_names[o]: self.load_origin(s, o, s.run.init_from) for o in sorted(origins)}
+        from isr_kd_tf import zoo
+        return {self.row_names[o]: self.load_origin(s, o, zoo.resolve(s.run.init_from)) for o in sorted(origins)}
 
     def load_origin(self, s, stage, path):
         """The network --init_from holds for `stage` (default: load)."""

@@ -14,16 +14,45 @@ def _handle(v):
 
 
 class FusedAdam(keras.optimizers.Adam):
+    """epsilon_after_bias_correction: PyTorch's Adam (eps added to sqrt(v_hat)); TensorFlow's kernel adds it
+    to sqrt(v) before the bias correction, which equals PyTorch's with eps * sqrt(1 - beta2^t)."""
+
+    def __init__(self, *args, epsilon_after_bias_correction=False, cosine_steps=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epsilon_after_bias_correction = epsilon_after_bias_correction
+        self.cosine_steps = cosine_steps
+        self.cosine_start = 0
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon_after_bias_correction": self.epsilon_after_bias_correction,
+                "cosine_steps": self.cosine_steps}
+
+    def learning_rate_factor(self):
+        """With cosine_steps: 1 at iteration cosine_start falling to 0 at cosine_start + cosine_steps (a
+        factor on the learning-rate variable, so checkpoints look the same with or without it)."""
+        if not self.cosine_steps:
+            return tf.constant(1.0)
+        t = tf.cast(self.iterations - self.cosine_start, tf.float32) / self.cosine_steps
+        return 0.5 * (1.0 + tf.cos(3.141592653589793 * tf.clip_by_value(t, 0.0, 1.0)))
+
+    def scheduled_learning_rate(self):
+        return float(self.learning_rate) * float(self.learning_rate_factor())
+
     def update_step(self, gradient, variable, learning_rate):
+        learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
         if self.amsgrad or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         index = self._get_variable_index(variable)
+        beta2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
+        epsilon = tf.cast(self.epsilon, dtype)
+        if self.epsilon_after_bias_correction:
+            epsilon = epsilon * tf.sqrt(1.0 - beta2_power)
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),
-            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
-            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step), beta2_power=beta2_power,
             lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
-            beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype),
+            beta2=tf.cast(self.beta_2, dtype), epsilon=epsilon,
             grad=tf.cast(gradient, dtype), use_locking=False)
+

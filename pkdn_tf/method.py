@@ -124,9 +124,10 @@ class PKDN(methods.Method):
             _require_parsing(s)
         model = build_model(s, stage)
         trainer = PKDNTrainer(model, teacher, p.lambda_ts, p.lambda_fs, p.distill_epochs, steps_per_epoch)
-        opt = experiment.optimizer(s, p.beta1, p.beta2)
+        opt = experiment.optimizer(s, p.beta1, p.beta2, steps_per_epoch * s.run.epochs)
         trainer.compile(optimizer=opt)
         opt.build(model.trainable_variables)
+        experiment.begin_stage(opt)
         return methods.Training(trainer, dict(model=model, optimizer=opt), model,
                                 grid=lambda b: image_grid(b, model, teacher), progress_keys=("loss", "l1", "fs"))
 

@@ -164,13 +164,15 @@ class ISRKD(methods.Method):
         teacher = load_pretrained(s, init_path) if stage == "incremental" else None
         trainer = ISRKDTrainer(generator, discriminator, teacher, stage, p, identity_net(s), p.lce_transform,
                                p.identity_temperature)
-        g_opt = experiment.optimizer(s, p.g_beta1, p.g_beta2)
-        d_opt = experiment.optimizer(s, p.d_beta1, p.d_beta2)
+        total = steps_per_epoch * s.run.epochs
+        g_opt = experiment.optimizer(s, p.g_beta1, p.g_beta2, total)
+        d_opt = experiment.optimizer(s, p.d_beta1, p.d_beta2, total)
         trainer.compile(g_opt, d_opt)
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
         if init_path and stage != "pretrain" and not p.fresh_discriminator:
             restore_gan_state(s, init_path, discriminator, g_opt, d_opt)
+        experiment.begin_stage(g_opt, d_opt)
         return methods.Training(trainer, dict(model=generator, discriminator=discriminator, g_optimizer=g_opt,
                                               d_optimizer=d_opt), generator,
                                 grid=lambda b: image_grid(b, generator, teacher),

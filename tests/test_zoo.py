@@ -1,0 +1,85 @@
+"""The model zoo: every shipped entry is what its recipe (a flagfile in flags/zoo/) makes, loads by
+name wherever a run is asked for, and each recipe runs at smoke size into an entry that a demo-like
+run starts from."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from isr_kd_tf import config, zoo
+from isr_kd_tf.errors import UserError
+from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
+
+RECIPES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(ROOT, "flags", "zoo", "*.cfg")))
+NOT_RECORDED = ("workdir", "data_dir", "verbose")      # where and how loudly it ran, not what it is
+
+
+def _run(args, timeout=300):
+    out = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, f"{' '.join(args)} failed:\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+def test_every_recipe_has_a_shipped_entry_and_every_entry_a_recipe():
+    assert RECIPES and zoo.names() == RECIPES
+
+
+def test_an_unknown_name_is_one_line_naming_what_the_zoo_has():
+    with pytest.raises(UserError, match="no such zoo entry.*isr_kd_gs_real"):
+        zoo.resolve("zoo:nope")
+    assert zoo.resolve("runs/x") == "runs/x"
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_a_shipped_entry_is_what_its_recipe_makes(name):
+    recipe = config.read_flagfile(os.path.join(ROOT, "flags", "zoo", f"{name}.cfg"))
+    s = config.load(f"zoo:{name}")
+    shipped = {**s.run.__dict__, **s.paper.__dict__}
+    for key, value in recipe.items():
+        if key not in NOT_RECORDED:
+            assert shipped[key] == value, key
+    assert s.run.deterministic and s.run.data_dir == ""
+    info = zoo.recipe(name)
+    assert info["seed"] == recipe["seed"] and info["training_minutes"] > 0
+    for stage in s.run.stages:
+        steps = recipe["steps_per_epoch"] * recipe["epochs"]
+        assert info["stages"][stage]["steps"] == steps
+        folder = zoo.resolve(f"zoo:{name}")
+        import tensorflow as tf
+        assert tf.train.latest_checkpoint(os.path.join(folder, stage, "checkpoints")).endswith(f"-{steps}")
+        s.method.load(s, stage, folder)             # the weights fit the network its config describes
+    models = {r["model"] for r in info["results"]}
+    assert "bicubic" in models and len(models) > 1
+
+
+def test_the_demo_and_the_evaluation_find_an_entry_by_name(tmp_path):
+    out = _run(["isr_kd_tf.zoo"])
+    assert all(f"zoo:{n}" in out for n in RECIPES)
+    from isr_kd_tf import evaluate
+    assert evaluate.default_output("zoo:isr_kd_gs_real") == os.path.join("runs", "zoo_evaluation", "isr_kd_gs_real")
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_a_recipe_at_smoke_size_makes_an_entry_that_a_run_starts_from(name, tmp_path, data_dir):
+    smoke = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--steps_per_epoch=2", "--checkpoint_every=2",
+             "--eval_limit=2", "--val_images=0", "--verbose=0", f"--data_dir={data_dir}",
+             f"--source_data={TINY_SOURCE}", f"--target_data={TINY_TARGET}", "--source_count=4", "--target_count=8"]
+    workdir = str(tmp_path / "runs" / name)
+    _run(["isr_kd_tf.train", f"--flagfile=flags/zoo/{name}.cfg", f"--workdir={workdir}", *smoke])
+    folder = str(tmp_path / "zoo")
+    _run(["isr_kd_tf.zoo", f"--add={workdir}", f"--folder={folder}"])
+    entry = os.path.join(folder, name)
+    info = json.load(open(os.path.join(entry, "recipe.json")))
+    assert info["recipe"][0] == f"python -m isr_kd_tf.train --flagfile=flags/zoo/{name}.cfg"
+    assert json.load(open(os.path.join(entry, "config.json")))["run"]["data_dir"] == ""
+    s = config.load(workdir)
+    next_stage = {"pretrain": "incremental", "teacher": "student"}[s.run.stages[-1]]
+    _run(["isr_kd_tf.train", f"--flagfile=flags/zoo/{name}.cfg", f"--workdir={tmp_path / 'next'}",
+          f"--stages={next_stage}", f"--init_from={entry}", *smoke])
+    rows = json.load(open(tmp_path / "next" / "results.json"))["rows"]
+    assert {r["model"] for r in rows} >= {"bicubic", s.method.row_names[s.run.stages[-1]]}
