@@ -21,7 +21,8 @@ setup(
     python_requires=">=3.10",
     install_requires=requirements,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "torch==2.13.0",
-                             "tf2onnx>=1.17", "onnxruntime>=1.20", "pyyaml>=6"],
+                             "tf2onnx>=1.17", "onnxruntime>=1.20", "pyyaml>=6", "mtcnn>=1.0,<2"],
+                    "faces": ["mtcnn>=1.0,<2"],
                     "torch": ["torch==2.13.0"],
                     "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"]},
 )

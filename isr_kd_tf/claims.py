@@ -106,7 +106,7 @@ def checkpoint_results(folder, plan, names, results):
         if not os.path.isfile(cache):
             state = tf.train.get_checkpoint_state(os.path.join(workdir, s.run.stages[0], "checkpoints"))
             paths = list(state.all_model_checkpoint_paths)[:-1] if state else []
-            points = [(int(p.rsplit("-", 1)[1]), {"rows": evaluate.evaluate([workdir], checkpoint=p)}) for p in paths]
+            points = [(int(p.rsplit("-", 1)[1]), {"rows": evaluate.evaluate([workdir], checkpoint=p, progress=False)}) for p in paths]
             with open(os.path.join(workdir, s.run.stages[0], "DONE")) as f:
                 points.append((json.load(f)["steps"], results[name]))
             with open(cache + ".tmp", "w") as f:

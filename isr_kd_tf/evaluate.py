@@ -38,7 +38,7 @@ def _export_predictors(path, s):
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
-             data_dir="", fid_graph="", extractor=None):
+             data_dir="", fid_graph="", extractor=None, progress=True):
     """Rows {"model", "test", "psnr", "ssim", "fid"} for bicubic upsampling and every trained
     stage of every workdir (or the model of an export); data_dir overrides where the runs
     found their data. extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
@@ -73,7 +73,8 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
                 if model_name == similarity_to:
                     continue
                 total = limit or s.run.eval_limit or None
-                with tqdm(desc=f"{prefix}{model_name} on {test}", unit="image", file=sys.stderr, total=total) as bar:
+                with tqdm(desc=f"{prefix}{model_name} on {test}", unit="image", file=sys.stderr, total=total,
+                          disable=not progress) as bar:
                     r = experiment.score_on(s, fn, name, domain, split, limit, reference=predictors.get(similarity_to),
                                             fid_extractor=extractor, progress=bar)
                 rows.append({"model": prefix + model_name, "test": test, **r})

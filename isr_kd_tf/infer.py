@@ -1,6 +1,11 @@
 """Super-resolve your own images with an export or a work directory.
 
     python -m isr_kd_tf.infer --model=export/demo --input=photos/ --output=sr/ [--compare]
+    python -m isr_kd_tf.infer --faces --model=export/demo --input=group.jpg --output=sr/ [--compare]
+
+--faces treats each input as a photograph: every face is detected, aligned
+to the model's training crop, super-resolved and blended back into the
+photograph upscaled by bicubic interpolation (isr_kd_tf/faces.py).
 
 PNG, JPEG, BMP, WebP and TIFF in; grayscale becomes RGB, 16-bit is scaled to
 8 bits, alpha is composited onto white and dropped (the networks see RGB).
@@ -59,16 +64,18 @@ def _output_path(out_dir, root, path):
     return os.path.join(out_dir, os.path.splitext(rel)[0] + "_x8.png")
 
 
-def run(model, input_path, output_dir, compare=False, tile=64, overlap=8):
-    """Super-resolves every image; returns (written paths, skipped (path, reason) pairs)."""
+def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=False):
+    """Super-resolves every image; returns (written paths, skipped (path, reason) pairs, notes).
+    faces: photographs, face by face (face_photo); notes then says what happened to each face."""
     from tqdm import tqdm
 
     from isr_kd_tf import visualize
     from isr_kd_tf.export import load_super_resolver
 
     root, files = _inputs(input_path)
+    face_tools = _face_tools(model) if faces else None
     sr_fn = load_super_resolver(model)
-    written, skipped = [], []
+    written, skipped, notes = [], [], []
     for path in tqdm(files, desc="super-resolving", unit="image", file=sys.stderr):
         target = _output_path(output_dir, root, path)
         if os.path.abspath(target) in {os.path.abspath(f) for f in files}:
@@ -79,16 +86,71 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8):
         except BadImage as e:
             skipped.append((path, str(e)))
             continue
-        sr = super_resolve_tiled(sr_fn, lr, tile, overlap)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        if compare:
-            import cv2
-            nearest = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-            bicubic = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
-            visualize.save_png(target.replace("_x8.png", "_compare.png"), np.concatenate([nearest, bicubic, sr], 1))
+        if faces:
+            sr, extra = face_photo(sr_fn, lr, target, compare, *face_tools)
+            notes += [f"{path}: {n}" for n in extra]
+        else:
+            sr = super_resolve_tiled(sr_fn, lr, tile, overlap)
+            if compare:
+                import cv2
+                nearest = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+                bicubic = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+                visualize.save_png(target.replace("_x8.png", "_compare.png"), np.concatenate([nearest, bicubic, sr], 1))
         visualize.save_png(target, sr)
         written.append(target)
-    return written, skipped
+    return written, skipped, notes
+
+
+def _face_tools(model):
+    """(detector, LR crop side, scale) for --faces; the detector's absence is one line naming the install."""
+    from isr_kd_tf import config, faces, zoo
+    det = faces.detector()
+    s = config.load(zoo.resolve(model))
+    return det, s.run.hr_size // s.run.scale, s.run.scale
+
+
+MAX_OUTPUT_MEGAPIXELS = 400        # the upscaled photograph is held whole in memory
+
+
+def face_photo(sr_fn, photo, target, compare, det, lr_side, scale):
+    """One photograph face by face; returns (the upscaled photograph, a note per face or for none)."""
+    from isr_kd_tf import faces, visualize
+    h, w = photo.shape[:2]
+    if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
+        raise UserError(f"{target}: a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
+                        "downscale or crop it first")
+    found = faces.detect(_for_detection(photo), det)
+    k = _detection_zoom(photo)
+    for f in found:
+        f.landmarks = f.landmarks / k
+        f.box = tuple(int(round(v / k)) for v in f.box)
+    result = faces.restore(photo, found, sr_fn, lr_side, scale)
+    notes = [f"face {i + 1} at {f.box[:2]}: {n}" for i, (f, n) in enumerate(result.faces) if n]
+    pasted = len(result.crops)
+    if not found:
+        notes.append("no face found: wrote the photograph upscaled by bicubic interpolation")
+    else:
+        notes.append(f"{pasted} of {len(found)} face(s) super-resolved")
+    if compare:
+        import cv2
+        for i, (lr, bic, sr) in enumerate(result.crops):
+            nearest = cv2.resize(lr, bic.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            row = np.concatenate([nearest, bic, sr], 1)
+            visualize.save_png(target.replace("_x8.png", f"_face{i + 1}_compare.png"),
+                               np.clip(np.rint(row), 0, 255).astype(np.uint8))
+    return result.image, notes
+
+
+def _detection_zoom(photo, smallest=512):
+    """MTCNN finds faces of 20 px and more: small photographs are enlarged for it (a whole factor)."""
+    return max(1, int(np.ceil(smallest / min(photo.shape[:2]))))
+
+
+def _for_detection(photo):
+    import cv2
+    k = _detection_zoom(photo)
+    return photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k), interpolation=cv2.INTER_CUBIC)
 
 
 FLAGS = flags.FLAGS
@@ -97,7 +159,10 @@ FLAGS = flags.FLAGS
 @run_main
 def main(argv):
     del argv
-    written, skipped = run(FLAGS.model, FLAGS.input, FLAGS.output, FLAGS.compare, FLAGS.tile, FLAGS.overlap)
+    written, skipped, notes = run(FLAGS.model, FLAGS.input, FLAGS.output, FLAGS.compare, FLAGS.tile, FLAGS.overlap,
+                                  FLAGS.faces)
+    for note in notes:
+        print(note)
     print(f"wrote {len(written)} image(s) to {FLAGS.output}")
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -108,7 +173,10 @@ if __name__ == "__main__":
     flags.DEFINE_string("model", None, "A SavedModel export or a training work directory.", required=True)
     flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
     flags.DEFINE_string("output", None, "Folder for the results.", required=True)
-    flags.DEFINE_bool("compare", False, "Also write LR (nearest) | bicubic | SR side by side.")
+    flags.DEFINE_bool("compare", False, "Also write LR (nearest) | bicubic | SR side by side (with --faces: one "
+                      "per face, of its aligned crop).")
+    flags.DEFINE_bool("faces", False, "Photographs: detect, align, super-resolve and paste back each face into the "
+                      "bicubic-upscaled photograph (needs the faces extra: pip install -e \".[faces]\").")
     flags.DEFINE_integer("tile", 64, "LR tile side; bounds memory for large inputs.")
     flags.DEFINE_integer("overlap", 8, "LR pixels of context around each tile.")
     app.run(main)

@@ -33,3 +33,8 @@ def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, 
     assert set(claim) >= {"name", "paper", "statement", "holds", "per_seed", "mean", "sd"}
     assert os.path.isfile(tmp_path / "isr_kd_table3.png") and "| isr_kd_table3 |" in (tmp_path / "claims.md").read_text()
     assert sorted(os.listdir(tmp_path / "seed0" / "isr_kd")) == ["gs", "kd", "kd_alpha15"]     # only what it needs
+    # the margin at each kept checkpoint (steps 1 and 2), averaged over the seeds, as a curve
+    steps = [p["step"] for p in claim["curve"]]
+    assert steps == [1, 2] and set(claim["curve"][-1]) == {"step", *claim["mean"]}
+    assert claim["curve"][-1][next(iter(claim["mean"]))] == pytest.approx(next(iter(claim["mean"].values())))
+    assert "against training steps" in (tmp_path / "claims.md").read_text()

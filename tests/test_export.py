@@ -108,7 +108,7 @@ def test_infer_reads_every_kind_of_file_and_skips_the_bad_ones(tmp_path):
     _write(src / "plain.bmp", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "out"
-    written, skipped = infer.run(cfg.workdir, str(src), str(out), compare=True)
+    written, skipped, _ = infer.run(cfg.workdir, str(src), str(out), compare=True)
     assert sorted(os.path.basename(p) for p in written) == [
         "deep_x8.png", "grey_x8.png", "plain_x8.png", "rgb_x8.png", "rgba_x8.png"]
     assert np.asarray(Image.open(out / "rgb_x8.png")).shape == (96, 80, 3)

@@ -29,7 +29,9 @@ PKDN = ["flags/pkdn/demo.cfg", "flags/pkdn/celeba_teacher.cfg", "flags/pkdn/cele
 
 def test_the_chains_cover_every_flagfile():
     every = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "flags", "**", "*.cfg"), recursive=True)}
-    assert every - {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg"} == set(ISR_KD) | set(PKDN) | {"flags/demo.cfg"}
+    included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg"}
+    zoo_recipes = {p for p in every if p.startswith("flags/zoo/")}      # run by tests/test_zoo.py
+    assert zoo_recipes and every - included - zoo_recipes == set(ISR_KD) | set(PKDN) | {"flags/demo.cfg"}
 
 
 def _flag(flagfile, name, cwd):
@@ -152,15 +154,16 @@ CXX_LOG = re.compile(r"^[IWE]\d{4} [\d:.]+\s+\d+ \S+\] ", re.M)     # C++ and ab
 def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(user_dir, data_dir):
     """Default output: stages, progress, the table, where the files went; --verbosity brings the rest back."""
     args = ("flags/demo.cfg", str(user_dir), data_dir, f"--target_data={TINY_TARGET}", "--source_count=4",
-            "--target_count=8")
+            "--target_count=8", "--width=0.125", "--hr_size=128")     # the zoo's G_S it starts from
     quiet_env = {"TF_CPP_MIN_LOG_LEVEL": None}      # as a newcomer's shell has it
     out = _train(*args, env=quiet_env)
     assert "| incremental_no_kd | target |" in out and "== stage finetune" in out and "tensorboard --logdir" in out
     demo = os.path.join(str(user_dir), "runs/demo")
     assert {(r["model"], r["test"]) for r in _results(str(user_dir), "runs/demo")["rows"]} == {
         (m, t) for m in ("bicubic", "pretrained", "incremental_kd", "incremental_no_kd") for t in ("source", "target")}
-    for f in ("results.md", "samples.png", "pretrain/DONE", "incremental/model.weights.h5"):
+    for f in ("results.md", "samples.png", "finetune/DONE", "incremental/model.weights.h5"):
         assert os.path.exists(os.path.join(demo, f)), f
+    assert not os.path.exists(os.path.join(demo, "pretrain"))       # G_S came from the zoo
     assert len(os.listdir(os.path.join(demo, "lists", "incremental"))) == 2      # both domains' exact lists
     assert len(out.splitlines()) <= 40, out
     for chatter in ("cuda", "oneDNN", "cpu_feature_guard", "absl::InitializeLog", "Load dataset info"):

@@ -1,0 +1,206 @@
+"""Face-aware super-resolution of whole photographs.
+
+The networks learn aligned face crops (16x16 -> 128x128 in both papers), so
+a photograph is handled as GFPGAN and CodeFormer handle it: find each face
+and its five landmarks (MTCNN, whose weights ship in the `mtcnn` package),
+align it by a similarity transform to the crop the model was trained on,
+super-resolve the crop, warp the result back and blend it with a feathered
+mask into the photograph upscaled by the same factor (bicubic).
+
+Coordinates: a similarity transform here maps *continuous* coordinates
+(pixel i covers [i, i + 1)), so that scaling an image by s scales them by s
+exactly; OpenCV's warps take pixel-centre coordinates, converted in `_cv`.
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from isr_kd_tf.errors import UserError
+
+INSTALL = 'pip install -e ".[faces]"'
+
+# Mean five landmarks (left eye, right eye, nose, left and right mouth corner) of CelebA's aligned
+# 178x218 images, whose rows 20..197 are the square crop both papers train on (data/pipeline.py).
+CELEBA_ALIGNED = np.array([[69.0, 111.0], [108.0, 111.0], [88.0, 135.0], [72.0, 152.0], [105.0, 152.0]])
+CELEBA_CROP = (0.0, 20.0, 178.0)          # left, top, side
+
+
+def template(crop_side):
+    """The five landmarks in a crop of `crop_side` pixels, continuous coordinates."""
+    left, top, side = CELEBA_CROP
+    return (CELEBA_ALIGNED + 0.5 - [left, top]) * (crop_side / side)
+
+
+@dataclasses.dataclass
+class Face:
+    box: tuple               # x, y, w, h in the photograph
+    landmarks: np.ndarray    # 5 x 2, continuous coordinates
+    score: float
+
+
+def detector():
+    """MTCNN from the optional `mtcnn` package, or one line saying how to install it."""
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise UserError(f"--faces needs the face detector: {INSTALL} (the mtcnn package, weights included)") from None
+    return MTCNN()
+
+
+def detect(image, det=None, min_score=0.9):
+    """Faces in an RGB uint8 photograph, largest first."""
+    det = det or detector()
+    faces = []
+    for f in det.detect_faces(image):
+        if f["confidence"] < min_score:
+            continue
+        k = f["keypoints"]
+        points = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"], k["mouth_right"]], float)
+        faces.append(Face(tuple(int(v) for v in f["box"]), points + 0.5, float(f["confidence"])))
+    return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
+
+
+def similarity(src, dst):
+    """2x3 least-squares similarity (rotation, uniform scale, shift) taking points src to dst (Umeyama)."""
+    src, dst = np.asarray(src, float), np.asarray(dst, float)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    cov = b.T @ a / len(src)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(d) @ sign) / a.var(0).sum()
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def apply(m, points):
+    return np.asarray(points, float) @ m[:, :2].T + m[:, 2]
+
+
+def invert(m):
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
+    return inv[:2]
+
+
+def scaled(m, s):
+    """The same alignment between images both scaled by s (continuous coordinates scale exactly)."""
+    out = m.copy()
+    out[:, 2] *= s
+    return out
+
+
+def _cv(m):
+    """A continuous-coordinate transform as OpenCV's pixel-centre one."""
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    back = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+    return (back @ np.vstack([m, [0, 0, 1]]) @ shift)[:2]
+
+
+def warp(image, m, size, flags=cv2.INTER_CUBIC, border=cv2.BORDER_REFLECT101):
+    """The image under transform m (photograph -> crop), a size[0] x size[1] (w, h) crop."""
+    return cv2.warpAffine(image, _cv(m), size, flags=flags, borderMode=border)
+
+
+def unwarp(crop, m, size, flags=cv2.INTER_CUBIC):
+    """A crop back into the photograph frame (w, h) under transform m (photograph -> crop); outside is 0."""
+    return cv2.warpAffine(crop, _cv(m), size, flags=flags | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0)
+
+
+def feather(side, border=0.1):
+    """A side x side mask: 1 inside, falling smoothly (cosine) to 0 over `border` of the side at each edge."""
+    ramp = max(1, int(round(side * border)))
+    t = np.clip((np.arange(side) + 0.5) / ramp, 0, 1)
+    edge = 0.5 - 0.5 * np.cos(np.pi * t)
+    line = np.minimum(edge, edge[::-1])
+    return np.minimum.outer(line, line).astype(np.float32)
+
+
+@dataclasses.dataclass
+class Result:
+    image: np.ndarray                 # the upscaled photograph, faces pasted
+    faces: list                       # (Face, note) of every detected face, note "" when pasted
+    crops: list                       # (LR crop, bicubic of it, SR) of every pasted face
+
+
+def upscale(photo, scale):
+    return cv2.resize(photo, (photo.shape[1] * scale, photo.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+
+
+def restore(photo, faces, sr_fn, lr_side, scale=8, min_zoom=0.5, max_zoom=2.0, feather_border=0.1,
+            max_outside=0.25):
+    """Pastes each face's SR into the bicubic-upscaled photograph.
+
+    zoom = how much the alignment enlarges the face to reach the LR crop:
+    above `max_zoom` the face is too small (the network would see an
+    interpolated input), below `min_zoom` too large (the crop would throw
+    away detail the photograph has). A crop more than `max_outside` outside
+    the photograph is skipped as cut by the border.
+    """
+    h, w = photo.shape[:2]
+    out = upscale(photo, scale).astype(np.float32)
+    hr_side = lr_side * scale
+    mask_crop = feather(hr_side, feather_border)
+    points = template(lr_side)
+    done, crops, footprints = [], [], {}
+    for face in faces:
+        m = similarity(face.landmarks, points)
+        zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+        corners = apply(invert(m), [[0, 0], [lr_side, 0], [0, lr_side], [lr_side, lr_side]])
+        inside = _share_inside(corners, w, h)
+        note = ""
+        if zoom > max_zoom:
+            note = (f"face too small ({face.box[2]}x{face.box[3]} px; the model's crop would enlarge it "
+                    f"{zoom:.1f}x): left as bicubic")
+        elif zoom < min_zoom:
+            note = (f"face too large ({face.box[2]}x{face.box[3]} px; the model's {lr_side}x{lr_side} crop would "
+                    f"shrink it {1 / zoom:.1f}x): left as bicubic, which keeps more of it")
+        elif inside < 1 - max_outside:
+            note = f"face cut by the border ({100 * (1 - inside):.0f} % of its crop outside): left as bicubic"
+        if note:
+            done.append((face, note))
+            continue
+        lr = warp(photo, m, (lr_side, lr_side)).astype(np.float32)
+        sr = np.clip(np.asarray(sr_fn(lr[None])["sr"])[0], 0, 255).astype(np.float32)
+        m_hr = scaled(m, scale)
+        pasted = unwarp(sr, m_hr, (w * scale, h * scale))
+        alpha = unwarp(mask_crop, m_hr, (w * scale, h * scale), cv2.INTER_LINEAR)[..., None]
+        out = alpha * pasted + (1 - alpha) * out
+        footprint = _bounds(corners)
+        overlap = [i for i, other in footprints.items() if _boxes_overlap(footprint, other)]
+        footprints[len(done)] = footprint
+        done.append((face, f"its crop overlaps face {overlap[0] + 1}'s: pasted over it, blended" if overlap else ""))
+        crops.append((lr, cv2.resize(lr, (hr_side, hr_side), interpolation=cv2.INTER_CUBIC), sr))
+    return Result(np.clip(np.rint(out), 0, 255).astype(np.uint8), done, crops)
+
+
+def _share_inside(corners, w, h, n=16):
+    """Share of a crop's area (given by its corners in the photograph) that lies inside the photograph."""
+    a, b, c = corners[0], corners[1], corners[2]
+    u, v = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n)
+    p = a + u[..., None] * (b - a) + v[..., None] * (c - a)
+    return float(np.mean((p[..., 0] >= 0) & (p[..., 0] <= w) & (p[..., 1] >= 0) & (p[..., 1] <= h)))
+
+
+def _bounds(corners):
+    """x, y, w, h of the box around points."""
+    lo, hi = np.min(corners, 0), np.max(corners, 0)
+    return (lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
+
+
+def footprint(face, lr_side, scale=1):
+    """x, y, w, h of the box around the face's aligned crop in the photograph upscaled by `scale`."""
+    m = scaled(similarity(face.landmarks, template(lr_side)), scale)
+    side = lr_side * scale
+    return _bounds(apply(invert(m), [[0, 0], [side, 0], [0, side], [side, side]]))
+
+
+def _boxes_overlap(a, b):
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
