@@ -91,11 +91,13 @@ def optimizer(s, beta1, beta2, total_steps=0):
                                               cosine_steps=cosine))
 
 
-def begin_stage(*optimizers):
-    """The schedule counts this stage's steps only, also when Adam's state (its iteration count
-    included) was restored from the stage it continues."""
+def begin_stage(s, *optimizers):
+    """This stage's learning rate and schedule, also when Adam's state was restored from the stage
+    it continues: the rate is the run's (a checkpoint also holds the rate it was trained with) and
+    the schedule counts this stage's steps only (the iteration count came with the state)."""
     for opt in optimizers:
         inner = getattr(opt, "inner_optimizer", opt)
+        inner.learning_rate.assign(s.run.learning_rate)
         inner.cosine_start = int(inner.iterations.numpy())
 
 

@@ -127,7 +127,7 @@ class PKDN(methods.Method):
         opt = experiment.optimizer(s, p.beta1, p.beta2, steps_per_epoch * s.run.epochs)
         trainer.compile(optimizer=opt)
         opt.build(model.trainable_variables)
-        experiment.begin_stage(opt)
+        experiment.begin_stage(s, opt)
         return methods.Training(trainer, dict(model=model, optimizer=opt), model,
                                 grid=lambda b: image_grid(b, model, teacher), progress_keys=("loss", "l1", "fs"))
 

@@ -172,7 +172,7 @@ class ISRKD(methods.Method):
         d_opt.build(discriminator.trainable_variables)
         if init_path and stage != "pretrain" and not p.fresh_discriminator:
             restore_gan_state(s, init_path, discriminator, g_opt, d_opt)
-        experiment.begin_stage(g_opt, d_opt)
+        experiment.begin_stage(s, g_opt, d_opt)
         return methods.Training(trainer, dict(model=generator, discriminator=discriminator, g_optimizer=g_opt,
                                               d_optimizer=d_opt), generator,
                                 grid=lambda b: image_grid(b, generator, teacher),

@@ -18,8 +18,6 @@ import json
 import os
 import shutil
 
-import tensorflow as tf
-
 from isr_kd_tf.errors import UserError
 
 PREFIX = "zoo:"
@@ -56,6 +54,7 @@ def recipe(name, folder=FOLDER):
 
 def _stage_files(workdir, stage):
     """The finished stage's weights, DONE and the files of its newest checkpoint."""
+    import tensorflow as tf
     stage_dir = os.path.join(workdir, stage)
     done = os.path.join(stage_dir, "DONE")
     if not os.path.isfile(done):
@@ -107,6 +106,7 @@ def add(workdir, name="", folder=FOLDER):
 
 def _training_minutes(workdir):
     """Wall time of the run's training, from the first to the last TensorBoard event of its stages."""
+    import tensorflow as tf
     from tensorflow.core.util import event_pb2
     times = []
     for root, _, files in os.walk(os.path.join(workdir, "tensorboard")):

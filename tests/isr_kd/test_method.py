@@ -91,14 +91,15 @@ def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tm
         np.testing.assert_array_equal(var.numpy(), reader.get_tensor(
             f"d_optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"))
     assert "restored from" in capsys.readouterr().out
-    # a cosine schedule counts the incremental stage's own steps, not G_S's two
-    cfg.run.lr_schedule = "cosine"
+    # the incremental stage's own rate (the checkpoint holds G_S's) and a cosine schedule over its own
+    # steps, not G_S's two
+    cfg.run.lr_schedule, cfg.run.learning_rate = "cosine", pre.learning_rate / 4
     g_opt = experiment.optimizer(cfg, 0.9, 0.999, total_steps=10)
     g_opt.build(g.trainable_variables)
     tf.train.Checkpoint(g_optimizer=g_opt).restore(ckpt).expect_partial()
-    assert int(g_opt.iterations) == 2 and g_opt.scheduled_learning_rate() < cfg.run.learning_rate
-    experiment.begin_stage(g_opt)
-    assert g_opt.scheduled_learning_rate() == pytest.approx(cfg.run.learning_rate)
+    assert int(g_opt.iterations) == 2 and float(g_opt.learning_rate) == pytest.approx(pre.learning_rate)
+    experiment.begin_stage(cfg, g_opt)
+    assert g_opt.scheduled_learning_rate() == pytest.approx(pre.learning_rate / 4)
     with pytest.raises(UserError, match="fresh_discriminator"):
         isr_method.restore_gan_state(cfg, pre.workdir, build_discriminator(0.125, cfg.hr_size), g_opt, d_opt)
 
