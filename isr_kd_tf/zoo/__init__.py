@@ -69,16 +69,22 @@ def _stage_files(workdir, stage):
 
 def add(workdir, name="", folder=FOLDER):
     """Copies a finished run into the zoo as `name` (default: the work directory's name); returns its folder."""
-    from isr_kd_tf import config
-    s = config.load(workdir)
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"--add={workdir} is not a training work directory (no config.json)")
+    with open(path) as f:
+        settings = json.load(f)
+    run = settings["run"]
     name = name or os.path.basename(os.path.normpath(workdir))
+    if not os.path.isfile(os.path.join(workdir, "results.json")):
+        raise UserError(f"--add={workdir} has no results.json: run its training to the end first")
     with open(os.path.join(workdir, "results.json")) as f:
         results = json.load(f)
     out = os.path.join(folder, name)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     stages = {}
-    for stage in s.run.stages:
+    for stage in run["stages"]:
         stage_dir, files, ckpt = _stage_files(workdir, stage)
         for f in files:
             os.makedirs(os.path.join(tmp, stage, os.path.dirname(f)), exist_ok=True)
@@ -87,13 +93,12 @@ def add(workdir, name="", folder=FOLDER):
             f.write(f'model_checkpoint_path: "{ckpt}"\nall_model_checkpoint_paths: "{ckpt}"\n')
         with open(os.path.join(stage_dir, "DONE")) as f:
             stages[stage] = json.load(f)
-    settings = s.as_dict()
-    settings["run"].update(workdir=PREFIX + name, data_dir="")     # nothing of this machine's paths
+    run.update(workdir=PREFIX + name, data_dir="")     # nothing of this machine's paths
     with open(os.path.join(tmp, "config.json"), "w") as f:
         json.dump(settings, f, indent=2)
     minutes = _training_minutes(workdir)
-    info = {"name": name, "method": s.run.method, "stages": stages, "seed": s.run.seed,
-            "deterministic": s.run.deterministic, "training_minutes": minutes,
+    info = {"name": name, "method": run["method"], "stages": stages, "seed": run["seed"],
+            "deterministic": run["deterministic"], "training_minutes": minutes,
             "recipe": [f"python -m isr_kd_tf.train --flagfile=flags/zoo/{name}.cfg",
                        f"python -m isr_kd_tf.zoo --add=runs/zoo/{name}"],
             "results": results.get("rows", [])}
