@@ -159,7 +159,8 @@ def train_stage(s, stage, init_path, cluster=None):
         training = method.training(s, stage, init_path, steps_per_epoch)
     validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
     loop.fit(run, stage, training.trainer, training.checkpoint, specs, method.pipeline(s), total,
-             grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster)
+             grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,
+             settings=s)
     if cluster.is_chief:
         training.model.save_weights(os.path.join(stage_dir, WEIGHTS))
         loop.mark_done(stage_dir, total)

@@ -168,7 +168,7 @@ def write_flags(writer, cfg):
 
 
 def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
-        progress_keys=("loss",), cluster=None):
+        progress_keys=("loss",), cluster=None, settings=None):
     """Trains `trainer` on `specs` until `total` steps; resumable.
 
     ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
@@ -178,6 +178,9 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
 
     cluster (isr_kd_tf.cluster.Cluster): every worker runs this; only the chief
     writes the stage's folder, the others resume from the chief's checkpoint.
+
+    settings (config.Settings): written to TensorBoard's flags text, the method's own
+    settings with the run's (default: cfg alone).
     """
     cluster = cluster or Cluster(tf.distribute.get_strategy())
     chief = cluster.is_chief
@@ -221,7 +224,7 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
                            autograph=False)
     writer = tf.summary.create_file_writer(logdir) if chief else tf.summary.create_noop_writer()
     if start == 0:
-        write_flags(writer, cfg)
+        write_flags(writer, settings or cfg)
     progbar = keras.utils.Progbar(total, verbose=cfg.verbose if chief else 0)
     progbar.update(start)
     it = iter(ds)

@@ -86,6 +86,18 @@ def test_sigkill_at_any_moment_then_resume_gives_bit_identical_weights(tmp_path,
     assert _logged_steps(workdir) == list(range(1, STEPS + 1))      # no gap, no duplicate
 
 
+def test_tensorboard_s_flags_text_has_the_paper_settings_too(tmp_path, data_dir):
+    from tensorflow.core.util import event_pb2
+    cfg = _cfg(tmp_path, data_dir, steps_per_epoch=1, alpha=7.5)
+    experiment.run(cfg)
+    logdir = os.path.join(cfg.workdir, "tensorboard", "pretrain")
+    texts = [tf.make_ndarray(v.tensor).item().decode() for name in os.listdir(logdir)
+             for record in tf.data.TFRecordDataset(os.path.join(logdir, name))
+             for v in event_pb2.Event.FromString(record.numpy()).summary.value if v.tag.startswith("flags")]
+    assert len(texts) == 1
+    assert "| alpha | 7.5 |" in texts[0] and "| lambda_edge | 0.3 |" in texts[0] and "| width | 0.0625 |" in texts[0]
+
+
 def _cfg(tmp_path, data_dir, **kw):
     base = dict(workdir=str(tmp_path / "run"), data_dir=data_dir, source_data=TINY_SOURCE, target_data=TINY_TARGET,
                 stages=("pretrain",), width=0.0625, hr_size=32, batch_size=4, epochs=1, steps_per_epoch=4,
