@@ -23,7 +23,7 @@ from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
 SMALL = ["--width=0.0625", "--hr_size=32", "--batch_size=4", "--epochs=1", "--eval_limit=2", "--val_images=0",
          "--verbose=0", "--deterministic", f"--source_data={TINY_SOURCE}", "--cluster_timeout=120"]
-ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", f"--target_data={TINY_TARGET}",
+ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_from=", f"--target_data={TINY_TARGET}",
           "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
 PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--steps_per_epoch=30", "--distill_epochs=1",
         "--checkpoint_every=10", "--pfb_per_stage=1", "--student_blocks=1"]

@@ -206,7 +206,8 @@ def test_training_on_several_machines_as_documented(user_dir, data_dir):
     command = _readme_block("## Training on several machines", "").split()
     assert command[:4] == ["python", "-m", "isr_kd_tf.launch", "--workers=2"]
     out = _run([*command[2:], f"--data_dir={data_dir}", *SMOKE, f"--target_data={TINY_TARGET}", "--source_count=4",
-                "--target_count=8"], cwd, env={"TF_CPP_MIN_LOG_LEVEL": None})
+                "--target_count=8", "--width=0.125", "--hr_size=128"],      # the zoo's G_S the demo starts from
+               cwd, env={"TF_CPP_MIN_LOG_LEVEL": None})
     assert "launch: 2 workers at 127.0.0.1:" in out and "2 workers, 2 replicas" in out
     assert "| incremental_no_kd | target |" in out and "[worker 1] error" not in out
     assert os.path.isfile(os.path.join(cwd, "runs/demo_2workers/results.json"))
