@@ -173,3 +173,11 @@ def test_the_command_on_a_photograph_and_without_the_detector(tmp_path):
     out = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == (
         'error: --faces needs the face detector: pip install -e ".[faces]" (the mtcnn package, weights included)')
+
+
+def test_a_photograph_too_large_to_hold_upscaled_is_refused_in_one_line_before_any_work():
+    from isr_kd_tf import infer
+    from isr_kd_tf.errors import UserError
+    huge = np.zeros((3000, 3000, 3), np.uint8)             # x8: 576 megapixels
+    with pytest.raises(UserError, match="over 400 megapixels; downscale or crop it first"):
+        infer.face_photo(lambda x: pytest.fail("the model ran"), huge, "out/huge_x8.png", False, None, LR_SIDE, SCALE)
