@@ -44,6 +44,7 @@ def load_trained(workdir, stage="", checkpoint=""):
     Without `stage`, the first stage of the method's export order that has a
     checkpoint (ISR-KD's incremental generator, PKDN's student).
     """
+    workdir = zoo.resolve(workdir)
     s = config.load(workdir)
     method = s.method
     if not stage:

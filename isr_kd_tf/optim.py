@@ -36,7 +36,8 @@ class FusedAdam(keras.optimizers.Adam):
         return 0.5 * (1.0 + tf.cos(3.141592653589793 * tf.clip_by_value(t, 0.0, 1.0)))
 
     def scheduled_learning_rate(self):
-        return float(self.learning_rate) * float(self.learning_rate_factor())
+        value = keras.ops.convert_to_numpy        # also for a distributed (mirrored) variable
+        return float(value(self.learning_rate)) * float(value(self.learning_rate_factor()))
 
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)

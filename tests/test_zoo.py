@@ -63,7 +63,8 @@ def test_the_zoo_lists_its_entries_exports_one_by_name_and_evaluates_outside_the
     _run(["isr_kd_tf.export", "--workdir=zoo:isr_kd_gs_real", f"--output={tmp_path / 'export'}"])
     assert os.path.isfile(tmp_path / "export" / "saved_model.pb")
     from isr_kd_tf import evaluate
-    assert evaluate.default_output("zoo:isr_kd_gs_real") == os.path.join("runs", "zoo_evaluation", "isr_kd_gs_real")
+    assert evaluate.default_output("zoo:isr_kd_gs_real") == os.path.join("runs", "zoo_evaluation", "isr_kd_gs_real",
+                                                                         "evaluation")
 
 
 @pytest.mark.parametrize("name", RECIPES)
