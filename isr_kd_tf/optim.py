@@ -40,7 +40,8 @@ class FusedAdam(keras.optimizers.Adam):
         return float(value(self.learning_rate)) * float(value(self.learning_rate_factor()))
 
     def update_step(self, gradient, variable, learning_rate):
-        learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
+        if self.cosine_steps:          # nothing added to the step without a schedule
+            learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
         if self.amsgrad or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
