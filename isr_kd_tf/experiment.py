@@ -158,7 +158,7 @@ def train_stage(s, stage, init_path, cluster=None):
     with cluster.strategy.scope():
         training = method.training(s, stage, init_path, steps_per_epoch)
     validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
-    loop.fit(run, stage, training.trainer, training.checkpoint, specs, method.pipeline(s), total,
+    loop.fit(run, stage, training.trainer, training.checkpoint(), specs, method.pipeline(s), total,
              grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,
              settings=s)
     if cluster.is_chief:

@@ -18,7 +18,7 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, loop, zoo
+from isr_kd_tf import config, loop, methods, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -55,7 +55,7 @@ def load_trained(workdir, stage="", checkpoint=""):
     elif stage not in method.stages:
         raise UserError(f"--stage={stage!r}: a {method.name} run has stages {', '.join(method.stages)}")
     path = _checkpoint_path(workdir, stage, checkpoint)
-    return s, stage, loop.restore_model(method.build(s, stage), path, "model")
+    return s, stage, loop.restore_model(method.build(s, stage), path, methods.NETWORK)
 
 
 class SuperResolver(tf.Module):

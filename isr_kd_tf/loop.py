@@ -66,7 +66,7 @@ def distributed_step(strategy, trainer):
     """
     if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return trainer.train_step
-    invariant = getattr(trainer, "replica_invariant_logs", ())
+    invariant = trainer.replica_invariant_logs
     total = tf.distribute.ReduceOp.SUM
 
     def step(batch):

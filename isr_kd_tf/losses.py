@@ -1,29 +1,37 @@
-"""Loss building blocks every method shares: masked means, replica shares, per-sample L1.
+"""Loss building blocks every method shares: masked means over the whole batch, per-sample L1.
 
 Every masked loss averages over the samples its mask selects and is exactly
 zero, never NaN, when the mask selects none.
 """
 
+import typing
+
 import tensorflow as tf
 
 
+class Mask(typing.NamedTuple):
+    """Which samples of this replica's batch a loss averages over, and how many the whole batch
+    selects across every replica and worker (isr_kd_tf.trainer.Trainer makes them).
+
+    A mean over `count` is this replica's part of the whole batch's mean: the replicas' parts,
+    and their gradients, which the optimizer sums, add up to the single-device values whatever
+    each replica's share of every mask."""
+    weights: tf.Tensor      # [N] float32, 1 = selected
+    count: tf.Tensor        # scalar float32: selected samples in the whole batch
+
+
 def masked_mean(per_sample, mask):
-    """Mean of per-sample values over the selected samples; 0 when none."""
-    mask = tf.cast(mask, per_sample.dtype)
-    return tf.math.divide_no_nan(tf.reduce_sum(per_sample * mask), tf.reduce_sum(mask))
+    """Mean of per-sample values over the selected samples; 0 when none.
 
-
-def share(local_count, global_count=None):
-    """This replica's fraction of the batch's selected samples (1 on one device).
-
-    A replica's masked mean times its share is its part of the whole batch's
-    masked mean, so the replicas' gradients, which the optimizer sums, equal
-    the single-device ones whatever each replica's domain mix. The global
-    counts are summed by loop.distributed_step before the step runs.
-    """
-    if global_count is None:
-        return tf.constant(1.0)
-    return tf.math.divide_no_nan(tf.cast(local_count, tf.float32), tf.cast(global_count, tf.float32))
+    mask: a Mask (the whole batch's mean, this replica's part) or plain 0/1
+    weights [N] (the mean over these samples)."""
+    if isinstance(mask, Mask):
+        weights, count = mask.weights, mask.count
+    else:
+        weights = tf.cast(mask, tf.float32)
+        count = tf.reduce_sum(weights)
+    per_sample = tf.cast(per_sample, tf.float32)
+    return tf.math.divide_no_nan(tf.reduce_sum(per_sample * weights), tf.cast(count, tf.float32))
 
 
 def per_sample_l1(a, b):

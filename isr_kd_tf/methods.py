@@ -16,14 +16,29 @@ ENTRY_POINTS = "isr_kd_tf.methods"
 _REGISTRY = {}
 
 
+NETWORK = "model"                 # the checkpoint key of a stage's network: what export and evaluate restore
+
+
 @dataclasses.dataclass
 class Training:
     """What a method hands the training loop for one stage."""
-    trainer: object               # keras.Model whose train_step returns this step's loss terms
-    checkpoint: dict              # {name: Keras model or optimizer}: saved together, restored together
-    model: object                 # the stage's network, saved as its weights file when the stage ends
+    trainer: object               # an isr_kd_tf.trainer.Trainer: step(batch, masks) -> this step's loss terms
+    model: object                 # the stage's network: checkpointed as NETWORK, saved as its weights file at the end
+    state: dict = dataclasses.field(default_factory=dict)   # {name: model or optimizer} checkpointed beside it
     grid: object = None           # batch -> uint8 picture for TensorBoard
     progress_keys: tuple = ("loss",)
+
+    def __post_init__(self):
+        from isr_kd_tf.trainer import Trainer
+        if not isinstance(self.trainer, Trainer):
+            raise TypeError(f"{type(self.trainer).__name__} is not an isr_kd_tf.trainer.Trainer: subclass it and "
+                            "write step(batch, masks)")
+        if NETWORK in self.state:
+            raise ValueError(f"state[{NETWORK!r}] is the network's own key; pass the network as `model`")
+
+    def checkpoint(self):
+        """{name: object}: everything a checkpoint saves and a resume restores, together."""
+        return {NETWORK: self.model, **self.state}
 
 
 class Method:

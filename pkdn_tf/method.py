@@ -128,7 +128,7 @@ class PKDN(methods.Method):
         trainer.compile(optimizer=opt)
         opt.build(model.trainable_variables)
         experiment.begin_stage(s, opt)
-        return methods.Training(trainer, dict(model=model, optimizer=opt), model,
+        return methods.Training(trainer, model, dict(optimizer=opt),
                                 grid=lambda b: image_grid(b, model, teacher), progress_keys=("loss", "l1", "fs"))
 
     def predictor(self, s, model):

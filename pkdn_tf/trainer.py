@@ -8,12 +8,11 @@ lambda_fs decaying linearly from its value at epoch 0 to 0 at epoch
 models, as in the PyTorch code; batches carry [0, 255].
 """
 
-import keras
 import tensorflow as tf
 
-from isr_kd_tf.losses import per_sample_l1, share
+from isr_kd_tf.losses import masked_mean, per_sample_l1
 from isr_kd_tf.precision import float32
-
+from isr_kd_tf.trainer import ALL, Trainer
 
 
 def model_inputs(model, batch):
@@ -29,19 +28,19 @@ def predict(model, batch, training=False):
 
 
 def feature_distill_loss(teacher_features, student_features):
-    """Mean over the taps of the mean absolute difference."""
-    return tf.add_n([tf.reduce_mean(per_sample_l1(t, s)) for t, s in zip(teacher_features, student_features)]) / len(
+    """Per sample: the mean over the taps of the mean absolute difference."""
+    return tf.add_n([per_sample_l1(t, s) for t, s in zip(teacher_features, student_features)]) / len(
         student_features)
 
 
-class PKDNTrainer(keras.Model):
+class PKDNTrainer(Trainer):
     """Trains `model` (teacher or student); with a frozen `teacher`, distils it.
 
     steps_per_epoch turns the optimizer's step count into the epoch that the
     lambda_fs schedule reads, so a resumed run continues the schedule.
     """
 
-    replica_invariant_logs = ("lambda_fs",)   # not a replica's share of the batch (see loop.fit)
+    replica_invariant_logs = ("lambda_fs",)
 
     def __init__(self, model, teacher=None, lambda_ts=0.1, lambda_fs=10.0, distill_epochs=10,
                  steps_per_epoch=1, **kwargs):
@@ -55,9 +54,6 @@ class PKDNTrainer(keras.Model):
         self.distill_epochs = distill_epochs
         self.steps_per_epoch = steps_per_epoch
 
-    def optimizers(self):
-        return {"model": self.optimizer}
-
     def distill_weights(self, step):
         """(lambda_ts, lambda_fs) at optimizer step `step`."""
         epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
@@ -65,23 +61,19 @@ class PKDNTrainer(keras.Model):
         fs = self.lambda_fs * tf.maximum(0.0, (self.distill_epochs - epoch) / max(self.distill_epochs, 1))
         return self.lambda_ts * active, fs * active
 
-    def batch_counts(self, batch):
-        return {"images": tf.cast(tf.shape(batch["hr"])[0], tf.float32)}
-
-    def train_step(self, batch, global_counts=None):
-        """One step; every reported term is this replica's share of the batch mean (loop.distributed_step)."""
+    def step(self, batch, masks):
         hr = batch["hr"] / 255.0
-        part = share(self.batch_counts(batch)["images"], global_counts and global_counts["images"])
+        every = masks[ALL]
         w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             out = float32(self.model(*model_inputs(self.model, batch), training=True))
-            terms = {"l1": tf.reduce_mean(per_sample_l1(out["sr"], hr)) * part}
+            terms = {"l1": masked_mean(per_sample_l1(out["sr"], hr), every)}
             loss = terms["l1"]
             if self.teacher is not None:
                 t_out = float32(self.teacher(*model_inputs(self.teacher, batch), training=False))
-                terms["ts"] = tf.reduce_mean(per_sample_l1(tf.stop_gradient(t_out["sr"]), out["sr"])) * part
-                terms["fs"] = feature_distill_loss([tf.stop_gradient(f) for f in t_out["features"]],
-                                                   out["features"]) * part
+                terms["ts"] = masked_mean(per_sample_l1(tf.stop_gradient(t_out["sr"]), out["sr"]), every)
+                terms["fs"] = masked_mean(feature_distill_loss([tf.stop_gradient(f) for f in t_out["features"]],
+                                                               out["features"]), every)
                 loss = loss + w_ts * terms["ts"] + w_fs * terms["fs"]
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(self.optimizer.scale_loss(loss), variables), variables))

@@ -27,6 +27,7 @@ ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_
           "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
 PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--steps_per_epoch=30", "--distill_epochs=1",
         "--checkpoint_every=10", "--pfb_per_stage=1", "--student_blocks=1"]
+PLAIN = ["--method=tests.test_methods", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
 RUN_SECONDS = 240
 USER_ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}    # as a user's shell
 
@@ -73,6 +74,18 @@ def _weights(path):
     out = {}
     with h5py.File(path) as f:
         f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+    return out
+
+
+def _logged(logdir, tag):
+    """{step: value} of a scalar in a TensorBoard folder."""
+    from tensorflow.core.util import event_pb2
+    out = {}
+    for path in glob.glob(str(logdir / "events.*")):
+        for record in tf.data.TFRecordDataset(path):
+            for v in event_pb2.Event.FromString(record.numpy()).summary.value:
+                if v.tag == tag:
+                    out[event_pb2.Event.FromString(record.numpy()).step] = float(tf.make_ndarray(v.tensor))
     return out
 
 
@@ -136,6 +149,19 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
         a = _weights(workdir / stage / "model.weights.h5")
         b = _weights(tmp_path / "two" / stage / "model.weights.h5")
         assert all(np.array_equal(a[k], b[k]) for k in b), stage
+
+
+def test_the_example_method_on_two_workers_equals_one_process(tmp_path, data_dir):
+    """The README's example method (tests/test_methods.py) is exact on two workers: the core reduces its loss."""
+    _single(PLAIN, tmp_path / "single", data_dir)
+    _multi_worker(PLAIN, tmp_path / "two", data_dir, tmp_path / "logs")
+    diff = _max_relative_diff(_weights(tmp_path / "two" / "train" / "model.weights.h5"),
+                              _weights(tmp_path / "single" / "train" / "model.weights.h5"))
+    assert diff < 1e-4, diff
+    # Adam hides a gradient scale; the logged loss does not (a local mean would be summed to twice it)
+    single, two = (_logged(tmp_path / run / "tensorboard" / "train", "loss/loss") for run in ("single", "two"))
+    assert single and single.keys() == two.keys()
+    np.testing.assert_allclose(list(two.values()), list(single.values()), rtol=1e-4)
 
 
 def test_a_killed_chief_stops_the_other_worker_with_one_line(tmp_path, data_dir):

@@ -17,9 +17,10 @@ import keras
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment, methods
+from isr_kd_tf import config, data, experiment, methods, trainer
 from isr_kd_tf.config import setting
 from isr_kd_tf.errors import UserError
+from isr_kd_tf.losses import masked_mean, per_sample_l1
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
 # --- a third method, registered from here ----------------------------------------------------
@@ -44,19 +45,17 @@ class PlainSR(keras.Model):
         return up + self.out(self.hidden(up / 255.0))
 
 
-class L1Trainer(keras.Model):
-    """The loop's trainer contract: train_step(batch) -> {term: value}, optimizers() -> {name: optimizer}."""
+class L1Trainer(trainer.Trainer):
+    """The loop's trainer contract: step(batch, masks) -> {term: value}, written as for one device;
+    masked_mean over the core's mask makes it exact on any number of replicas and workers."""
 
     def __init__(self, model, **kwargs):
         super().__init__(**kwargs)
         self.model = model
 
-    def optimizers(self):
-        return {"model": self.optimizer}
-
-    def train_step(self, batch, global_counts=None):
+    def step(self, batch, masks):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(self.model(batch["lr"]) - batch["hr"]))
+            loss = masked_mean(per_sample_l1(self.model(batch["lr"]), batch["hr"]), masks[trainer.ALL])
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"loss": loss}
@@ -91,10 +90,10 @@ class PlainL1(methods.Method):
 
     def training(self, s, stage, init_path, steps_per_epoch):
         model = self.build(s, stage)
-        trainer = L1Trainer(model)
-        trainer.compile(optimizer=experiment.optimizer(s, 0.9, 0.999))
-        trainer.optimizer.build(model.trainable_variables)
-        return methods.Training(trainer, {"model": model, "optimizer": trainer.optimizer}, model)
+        l1 = L1Trainer(model)
+        l1.compile(optimizer=experiment.optimizer(s, 0.9, 0.999))
+        l1.optimizer.build(model.trainable_variables)
+        return methods.Training(l1, model, {"optimizer": l1.optimizer})
 
     def predictor(self, s, model):
         return lambda batch: model(batch["lr"])

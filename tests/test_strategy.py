@@ -1,5 +1,6 @@
 """MirroredStrategy over two logical CPUs, fed as the training loop feeds any strategy
-(Cluster.distribute), gives the single-device training step."""
+(Cluster.distribute), gives the single-device training step: both papers' trainers and the
+README's example method (tests/test_methods.py), none of which divides by a replica count."""
 
 import os
 import subprocess
@@ -46,7 +47,18 @@ def pkdn(strategy):
         tr.optimizer.build(s.trainable_variables)
     return tr, pkdn_batch, s.weights
 
-for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn)):
+def plain_l1(strategy):            # the README's example method, which does no replica arithmetic of its own
+    from tests.test_methods import L1Trainer, PlainSR
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        m = PlainSR(4, 8)
+        m(tf.zeros((1, 4, 4, 3)))
+        tr = L1Trainer(m)
+        tr.compile(optimizer=FusedAdam(1e-3))
+        tr.optimizer.build(m.trainable_variables)
+    return tr, isr_batch, m.weights
+
+for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn), ("plain_l1", plain_l1)):
     results = []
     for strategy in (tf.distribute.get_strategy(), cluster.mirrored_strategy(["/cpu:0", "/cpu:1"])):
         tr, batch, weights = make(strategy)
@@ -73,7 +85,7 @@ def test_mirrored_two_cpu_step_matches_single_device():
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line.split() for line in out.stdout.splitlines() if "replicas=2" in line]
-    assert [line[0] for line in lines] == ["isr_kd", "pkdn"], out.stdout
+    assert [line[0] for line in lines] == ["isr_kd", "pkdn", "plain_l1"], out.stdout
     for line in lines:
         assert float(line[3]) < 1e-4, line       # weights after two steps
         assert float(line[5]) < 1e-4, line       # every logged loss term

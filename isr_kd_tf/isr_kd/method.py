@@ -173,8 +173,8 @@ class ISRKD(methods.Method):
         if init_path and stage != "pretrain" and not p.fresh_discriminator:
             restore_gan_state(s, init_path, discriminator, g_opt, d_opt)
         experiment.begin_stage(s, g_opt, d_opt)
-        return methods.Training(trainer, dict(model=generator, discriminator=discriminator, g_optimizer=g_opt,
-                                              d_optimizer=d_opt), generator,
+        return methods.Training(trainer, generator, dict(discriminator=discriminator, g_optimizer=g_opt,
+                                                         d_optimizer=d_opt),
                                 grid=lambda b: image_grid(b, generator, teacher),
                                 progress_keys=("g_loss", "d_loss", "rec"))
 

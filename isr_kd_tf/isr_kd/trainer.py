@@ -6,14 +6,14 @@ The teacher (a frozen copy of the pre-trained generator) runs on the same
 augmented batch inside the step and is never differentiated.
 """
 
-import keras
 import tensorflow as tf
 
 from isr_kd_tf.data import SOURCE, TARGET
 from isr_kd_tf.isr_kd import losses
 from isr_kd_tf.isr_kd.config import ISRKDConfig
-from isr_kd_tf.losses import masked_mean, share
+from isr_kd_tf.losses import masked_mean
 from isr_kd_tf.precision import float32
+from isr_kd_tf.trainer import Trainer
 
 
 def edge_target_keys(batch):
@@ -34,7 +34,7 @@ def copy_generator(generator):
     return clone
 
 
-class ISRKDTrainer(keras.Model):
+class ISRKDTrainer(Trainer):
     """Holds G, D and (incremental stage) the frozen teacher.
 
     stage: "pretrain" (one domain, every sample gets the task losses),
@@ -64,18 +64,17 @@ class ISRKDTrainer(keras.Model):
     def optimizers(self):
         return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
 
-    def _masks(self, domain):
+    def masks(self, batch):
+        """task: the samples the task losses and D see (every one in pretraining, the new domain's
+        after it); kd: the old domain's, which only the distillation losses see."""
+        domain = batch["domain"]
         if self.stage == "pretrain":
             task = tf.ones_like(domain, tf.float32)
-            return task, tf.zeros_like(task)
-        return tf.cast(domain == TARGET, tf.float32), tf.cast(domain == SOURCE, tf.float32)
+            return {"task": task, "kd": tf.zeros_like(task)}
+        return {"task": tf.cast(domain == TARGET, tf.float32), "kd": tf.cast(domain == SOURCE, tf.float32)}
 
-    def generator_losses(self, batch, out, fake_logits, task_mask, kd_mask, task_share=1.0, kd_share=1.0):
-        """Every G loss term, unweighted, and the weighted total.
-
-        The shares (losses.share) turn each masked mean into this
-        replica's part of the whole batch's; 1 on one device.
-        """
+    def generator_losses(self, batch, out, fake_logits, task_mask, kd_mask):
+        """Every G loss term, unweighted, and the weighted total (masks: losses.Mask or 0/1 weights)."""
         w = self.loss_weights_
         hr = batch["hr"]
         terms = {
@@ -94,25 +93,13 @@ class ISRKDTrainer(keras.Model):
             teacher_out = float32(self.teacher(batch["lr"], training=False))
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
             weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
-        terms = {k: v * (kd_share if k.startswith("kd_") else task_share) for k, v in terms.items()}
         contributions = {f"weighted_{k}": weighted[k] * terms[k] for k in weighted}   # each term's part of g_loss
         total = tf.add_n(list(contributions.values()))
         return {**terms, **contributions}, total
 
-    @staticmethod
-    def _counts(task_mask, kd_mask):
-        return {"task": tf.reduce_sum(task_mask), "kd": tf.reduce_sum(kd_mask)}
-
-    def batch_counts(self, batch):
-        """Samples per loss mask in this (replica's) batch."""
-        return self._counts(*self._masks(batch["domain"]))
-
-    def train_step(self, batch, global_counts=None):
-        """One D step then one G step; reported terms are this replica's shares (loop.distributed_step)."""
-        task_mask, kd_mask = self._masks(batch["domain"])
-        local = self._counts(task_mask, kd_mask)
-        task_share = share(local["task"], global_counts and global_counts["task"])
-        kd_share = share(local["kd"], global_counts and global_counts["kd"])
+    def step(self, batch, masks):
+        """One D step then one G step."""
+        task_mask, kd_mask = masks["task"], masks["kd"]
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
@@ -121,17 +108,17 @@ class ISRKDTrainer(keras.Model):
             real_logits = float32(self.discriminator(batch["hr"], training=True))
             fake_logits_d = float32(self.discriminator(tf.stop_gradient(out["sr"]), training=True))
             d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask,
-                                               self.loss_weights_.d_loss_scale) * task_share
+                                               self.loss_weights_.d_loss_scale)
         d_grads = d_tape.gradient(self.d_optimizer.scale_loss(d_loss), d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         with g_tape:
             fake_logits = float32(self.discriminator(out["sr"], training=True))
-            terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask, task_share, kd_share)
+            terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
         g_grads = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         return {"g_loss": g_loss, "d_loss": d_loss, **terms,
-                "d_real": masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask) * task_share,
-                "d_fake": masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask) * task_share}
+                "d_real": masked_mean(tf.sigmoid(tf.reshape(real_logits, [-1])), task_mask),
+                "d_fake": masked_mean(tf.sigmoid(tf.reshape(fake_logits_d, [-1])), task_mask)}
 
     def call(self, lr, training=False):
         return self.generator(lr, training=training)

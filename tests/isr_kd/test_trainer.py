@@ -47,14 +47,27 @@ def test_teacher_stays_frozen_and_student_learns():
     assert float(logs["kd_response"]) > 0 and np.isfinite(float(logs["g_loss"]))
 
 
+def _perturbed(model, seed=1):
+    """The same network with every weight moved a little: a teacher that differs from the student."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + 0.05 * rng.standard_normal(w.shape).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
 def test_no_gradient_reaches_the_teacher():
+    """Even with the teacher's weights watched (a frozen model's are not by default) and a teacher
+    that differs from the student, the distillation terms send nothing into it."""
     tr = _trainer()
+    _perturbed(tr.teacher)
     b = _batch()
-    with tf.GradientTape() as tape:
+    teacher_vars = [w.value for w in tr.teacher.weights]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(teacher_vars)
         out = tr.generator(b["lr"], training=True)
-        _, total = tr.generator_losses(b, out, tf.zeros([4, 1]), tf.ones([4]), tf.ones([4]))
-    grads = tape.gradient(total, tr.teacher.weights)
-    assert all(g is None for g in grads)
+        terms, total = tr.generator_losses(b, out, tf.zeros([4, 1]), tf.ones([4]), tf.ones([4]))
+    assert float(terms["kd_response"]) > 0 and float(terms["kd_feature"]) > 0
+    assert all(g is None for g in tape.gradient(total, teacher_vars))
+    assert all(g is not None for g in tape.gradient(terms["kd_response"], tr.generator.trainable_variables[:2]))
 
 
 def test_source_samples_get_only_distillation():
@@ -62,12 +75,23 @@ def test_source_samples_get_only_distillation():
     b = _batch()
     b["domain"] = tf.zeros([4], tf.int32)  # all source
     out = tr.generator(b["lr"])
-    task, kd = tr._masks(b["domain"])
-    terms, _ = tr.generator_losses(b, out, tr.discriminator(out["sr"]), task, kd)
+    masks = tr.masks(b)
+    terms, _ = tr.generator_losses(b, out, tr.discriminator(out["sr"]), masks["task"], masks["kd"])
     for k in ("rec", "edge", "lce", "adv"):
         assert float(terms[k]) == 0.0
     # a fresh copy is the teacher: distillation is exactly zero at the start
     assert float(terms["kd_response"]) == 0.0 and float(terms["kd_feature"]) == 0.0
+    # a teacher that differs: distillation on the source samples, still no task loss
+    _perturbed(tr.teacher)
+    terms, _ = tr.generator_losses(b, out, tr.discriminator(out["sr"]), masks["task"], masks["kd"])
+    assert float(terms["kd_response"]) > 0 and float(terms["kd_feature"]) > 0
+    assert all(float(terms[k]) == 0.0 for k in ("rec", "edge", "lce", "adv"))
+    # all target: the task losses, no distillation whatever the teacher
+    b["domain"] = tf.ones([4], tf.int32)
+    masks = tr.masks(b)
+    terms, _ = tr.generator_losses(b, out, tr.discriminator(out["sr"]), masks["task"], masks["kd"])
+    assert float(terms["kd_response"]) == 0.0 and float(terms["kd_feature"]) == 0.0
+    assert all(float(terms[k]) > 0 for k in ("rec", "lce", "adv"))
 
 
 def test_incremental_without_teacher_is_refused():
