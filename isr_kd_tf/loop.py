@@ -167,100 +167,138 @@ def write_flags(writer, cfg):
         tf.summary.text("flags", "| flag | value |\n|---|---|\n" + rows)
 
 
+class StageCheckpoints:
+    """The stage's step counter and objects in one checkpoint: restore the newest readable one
+    (the chief's, on every worker) and save every --checkpoint_every steps."""
+
+    def __init__(self, cfg, stage_dir, objects, cluster):
+        self.cluster = cluster
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.ckpt = tf.train.Checkpoint(step=self.step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
+                                                           for k, v in objects.items()})
+        self.dir = os.path.join(stage_dir, "checkpoints")
+        self.manager = None
+        if cluster.is_chief:
+            _remove_partial_saves(self.dir)
+            try:
+                self.manager = tf.train.CheckpointManager(self.ckpt, self.dir, cfg.keep_checkpoints)
+            except Exception as e:  # noqa: BLE001 - a damaged state file; say which
+                raise UserError(f"{self.dir}/checkpoint is unreadable ({type(e).__name__}); delete it to fall back "
+                                "to the checkpoint files themselves, or move the folder away to start over") from None
+
+    def resume(self, stage):
+        """Restores the newest checkpoint; returns the step it holds (0: a fresh start)."""
+        cluster = self.cluster
+        restored = restore_newest_readable(self.ckpt, self.manager) if cluster.is_chief else None
+        restored = cluster.chief_value(f"{stage}/restored", restored)
+        if restored and not cluster.is_chief:
+            try:
+                self.ckpt.restore(restored).assert_existing_objects_matched()
+            except Exception as e:  # noqa: BLE001 - missing or unreadable here, whatever the cause
+                raise UserError(f"{cluster.name} cannot read the chief's checkpoint {restored} ({type(e).__name__}): "
+                                "--workdir must be a folder every worker shares") from None
+        if restored and cluster.is_chief:
+            print(f"resuming stage {stage} at step {int(self.step.numpy())} from {restored}", flush=True)
+        return int(self.step.numpy())
+
+    def save(self, number):
+        self.step.assign(number)
+        save_checkpoint(self.manager, self.ckpt, self.cluster, self.dir, number)
+
+
+class StageLog:
+    """TensorBoard for one stage (the chief's; the others write nothing): settings once, then every
+    --log_every steps the loss terms, learning rates, step time, a picture and validation."""
+
+    def __init__(self, cfg, stage, start, settings, cluster, optimizers, grid_fn=None, validate_fn=None):
+        self.cfg, self.optimizers, self.grid_fn, self.validate_fn = cfg, optimizers, grid_fn, validate_fn
+        self.chief = cluster.is_chief
+        logdir = os.path.join(cfg.workdir, "tensorboard", stage)
+        if self.chief:
+            purge_events_after(logdir, start)
+        self.writer = tf.summary.create_file_writer(logdir) if self.chief else tf.summary.create_noop_writer()
+        if start == 0:
+            write_flags(self.writer, settings)
+        self.clock = []
+
+    def seconds_per_step(self):
+        """Mean wall time of the steps after the first (which traces), or None."""
+        c = self.clock
+        return (c[-1] - c[0]) / (len(c) - 1) if len(c) > 1 else None
+
+    def step(self, number, total, logs, batch):
+        self.clock.append(time.perf_counter())
+        if not self.chief or (number % self.cfg.log_every and number != total):
+            return
+        with self.writer.as_default(step=number):
+            for k, v in logs.items():
+                tf.summary.scalar(f"loss/{k}", v)
+            for name, opt in self.optimizers.items():
+                inner = getattr(opt, "inner_optimizer", opt)
+                tf.summary.scalar(f"lr/{name}", inner.scheduled_learning_rate()
+                                  if hasattr(inner, "scheduled_learning_rate") else float(opt.learning_rate))
+            if self.seconds_per_step() is not None:
+                tf.summary.scalar("perf/seconds_per_step", self.seconds_per_step())
+            if self.grid_fn is not None:
+                tf.summary.image("samples", self.grid_fn(batch())[None])
+            if self.validate_fn is not None:
+                for k, v in self.validate_fn().items():
+                    tf.summary.scalar(f"validation/{k}", v)
+        self.writer.flush()
+
+    def close(self):
+        self.writer.close()
+
+
+def compiled_step(cfg, strategy, trainer):
+    """The distributed train step as one graph (autograph off: steps are plain TensorFlow, and
+    converting them only cost start-up time)."""
+    return tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True,
+                       autograph=False)
+
+
 def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
         progress_keys=("loss",), cluster=None, settings=None):
-    """Trains `trainer` on `specs` until `total` steps; resumable.
+    """Trains `trainer` (an isr_kd_tf.trainer.Trainer) on `specs` until `total` steps; resumable.
 
     ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
-
     grid_fn(batch) -> uint8 image for TensorBoard; validate_fn() -> {name: value},
     both every --log_every steps, on the chief.
-
     cluster (isr_kd_tf.cluster.Cluster): every worker runs this; only the chief
     writes the stage's folder, the others resume from the chief's checkpoint.
-
-    settings (config.Settings): written to TensorBoard's flags text, the method's own
-    settings with the run's (default: cfg alone).
+    settings (config.Settings): TensorBoard's flags text, the method's settings with the run's.
     """
     cluster = cluster or Cluster(tf.distribute.get_strategy())
-    chief = cluster.is_chief
     stage_dir = os.path.join(cfg.workdir, stage)
-    if chief:
+    if cluster.is_chief:
         os.makedirs(stage_dir, exist_ok=True)
-    step = tf.Variable(0, dtype=tf.int64, name="step")
-    ckpt = tf.train.Checkpoint(step=step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
-                                             for k, v in ckpt_objects.items()})
-    ckpt_dir = os.path.join(stage_dir, "checkpoints")
-    manager = None
-    if chief:
-        _remove_partial_saves(ckpt_dir)
-        try:
-            manager = tf.train.CheckpointManager(ckpt, ckpt_dir, cfg.keep_checkpoints)
-        except Exception as e:  # noqa: BLE001 - a damaged state file; say which
-            raise UserError(f"{ckpt_dir}/checkpoint is unreadable ({type(e).__name__}); delete it to fall back "
-                            "to the checkpoint files themselves, or move the folder away to start over") from None
-        restored = restore_newest_readable(ckpt, manager)
-    restored = cluster.chief_value(f"{stage}/restored", restored if chief else None)
-    if restored and not chief:
-        try:
-            ckpt.restore(restored).assert_existing_objects_matched()
-        except Exception as e:  # noqa: BLE001 - missing or unreadable here, whatever the cause
-            raise UserError(f"{cluster.name} cannot read the chief's checkpoint {restored} ({type(e).__name__}): "
-                            "--workdir must be a folder every worker shares") from None
-    if restored and chief:
-        print(f"resuming stage {stage} at step {int(step.numpy())} from {restored}", flush=True)
-    start = int(step.numpy())
-    logdir = os.path.join(cfg.workdir, "tensorboard", stage)
-    if chief:
-        purge_events_after(logdir, start)
-    list_dir = os.path.join(cfg.workdir, "lists", stage) if chief else None
-    ds = cluster.distribute(lambda share: data.training_dataset(
-        specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
-        start_batch=start, share=share), cfg.batch_size)
+    checkpoints = StageCheckpoints(cfg, stage_dir, ckpt_objects, cluster)
+    start = checkpoints.resume(stage)
+    log = StageLog(cfg, stage, start, settings or cfg, cluster, trainer.optimizers(), grid_fn, validate_fn)
     strategy = cluster.strategy
-    # autograph=False: steps are plain TensorFlow (no Python control flow on tensors); converting them
-    # only cost start-up time
-    train_fn = tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True,
-                           autograph=False)
-    writer = tf.summary.create_file_writer(logdir) if chief else tf.summary.create_noop_writer()
-    if start == 0:
-        write_flags(writer, settings or cfg)
-    progbar = keras.utils.Progbar(total, verbose=cfg.verbose if chief else 0)
-    progbar.update(start)
-    it = iter(ds)
-    clock = []
-    for s in range(start, total):
-        with lost_worker_is_user_error(cluster, f"training step {s + 1} of stage {stage}"):
-            batch = next(it)
-            logs = {k: float(v) for k, v in train_fn(batch).items()}
-        clock.append(time.perf_counter())
-        check_finite(logs, s + 1)
-        step.assign(s + 1)
-        progbar.update(s + 1, [(k, logs[k]) for k in progress_keys if k in logs])
-        if chief and ((s + 1) % cfg.log_every == 0 or s + 1 == total):
-            with writer.as_default(step=s + 1):
-                for k, v in logs.items():
-                    tf.summary.scalar(f"loss/{k}", v)
-                for name, opt in trainer.optimizers().items():
-                    inner = getattr(opt, "inner_optimizer", opt)
-                    tf.summary.scalar(f"lr/{name}", inner.scheduled_learning_rate()
-                                      if hasattr(inner, "scheduled_learning_rate") else float(opt.learning_rate))
-                if len(clock) > 1:
-                    tf.summary.scalar("perf/seconds_per_step", (clock[-1] - clock[0]) / (len(clock) - 1))
-                if grid_fn is not None:
-                    tf.summary.image("samples", grid_fn(local_batch(strategy, batch))[None])
-                if validate_fn is not None:
-                    for k, v in validate_fn().items():
-                        tf.summary.scalar(f"validation/{k}", v)
-            writer.flush()
-        if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == total:
-            save_checkpoint(manager, ckpt, cluster, ckpt_dir, s + 1)
-    writer.close()
-    if len(clock) > 1 and chief:
-        print(f"stage {stage}: {len(clock)} steps, {1000 * (clock[-1] - clock[0]) / (len(clock) - 1):.1f} ms per "
+    list_dir = os.path.join(cfg.workdir, "lists", stage) if cluster.is_chief else None
+    with data.sources.collect_skips() as skipped:
+        ds = cluster.distribute(lambda share: data.training_dataset(
+            specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
+            start_batch=start, share=share), cfg.batch_size)
+        train_fn = compiled_step(cfg, strategy, trainer)
+        progbar = keras.utils.Progbar(total, verbose=cfg.verbose if cluster.is_chief else 0)
+        progbar.update(start)
+        it = iter(ds)
+        for s in range(start, total):
+            with lost_worker_is_user_error(cluster, f"training step {s + 1} of stage {stage}"):
+                batch = next(it)
+                logs = {k: float(v) for k, v in train_fn(batch).items()}
+            check_finite(logs, s + 1)
+            progbar.update(s + 1, [(k, logs[k]) for k in progress_keys if k in logs])
+            log.step(s + 1, total, logs, lambda: local_batch(strategy, batch))
+            if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == total:
+                checkpoints.save(s + 1)
+    log.close()
+    if log.seconds_per_step() is not None and cluster.is_chief:
+        print(f"stage {stage}: {len(log.clock)} steps, {1000 * log.seconds_per_step():.1f} ms per "
               f"step after the first ({cluster.num_workers} worker(s), "
               f"{strategy.num_replicas_in_sync} replica(s))", flush=True)
-    skipped = data.sources.FOLDER_SKIPS
     if skipped.skipped:
         print(f"stage {stage}: {skipped.summary()}", flush=True)
     return stage_dir

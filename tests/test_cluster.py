@@ -25,7 +25,7 @@ SMALL = ["--width=0.0625", "--hr_size=32", "--batch_size=4", "--epochs=1", "--ev
          "--verbose=0", "--deterministic", f"--source_data={TINY_SOURCE}", "--cluster_timeout=120"]
 ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_from=", f"--target_data={TINY_TARGET}",
           "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
-PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--steps_per_epoch=30", "--distill_epochs=1",
+PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--init_from=", "--steps_per_epoch=30", "--distill_epochs=1",
         "--checkpoint_every=10", "--pfb_per_stage=1", "--student_blocks=1"]
 PLAIN = ["--method=tests.test_methods", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
 RUN_SECONDS = 240

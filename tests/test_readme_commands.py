@@ -29,7 +29,8 @@ PKDN = ["flags/pkdn/demo.cfg", "flags/pkdn/celeba_teacher.cfg", "flags/pkdn/cele
 
 def test_the_chains_cover_every_flagfile():
     every = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "flags", "**", "*.cfg"), recursive=True)}
-    included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg"}
+    included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg",
+                "flags/bundled/pkdn.cfg"}
     zoo_recipes = {p for p in every if p.startswith("flags/zoo/")}      # run by tests/test_zoo.py
     assert zoo_recipes and every - included - zoo_recipes == set(ISR_KD) | set(PKDN) | {"flags/demo.cfg"}
 
@@ -133,12 +134,15 @@ def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
 def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     cwd = str(user_dir)
     for flagfile in PKDN:
-        _train(flagfile, cwd, data_dir, "--pfb_per_stage=1", "--student_blocks=1")
+        size = (["--width=0.25", "--hr_size=64", "--pfb_per_stage=1", "--student_blocks=2"]   # the zoo's teacher
+                if flagfile == "flags/pkdn/demo.cfg" else ["--pfb_per_stage=1", "--student_blocks=1"])
+        _train(flagfile, cwd, data_dir, *size)
     demo = _results(cwd, "runs/pkdn_demo")
     assert [r["model"] for r in demo["rows"]] == ["bicubic", "teacher", "student_kd", "student_no_kd"]
     assert demo["baseline"] == "student_no_kd"
-    for f in ("results.md", "samples.png", "teacher/DONE", "student/model.weights.h5", "tensorboard/student"):
+    for f in ("results.md", "samples.png", "student/DONE", "student_no_kd/model.weights.h5", "tensorboard/student"):
         assert os.path.exists(os.path.join(cwd, "runs/pkdn_demo", f)), f
+    assert not os.path.exists(os.path.join(cwd, "runs/pkdn_demo", "teacher"))      # the teacher came from the zoo
     student = _results(cwd, "runs/pkdn/celeba")
     assert {r["model"] for r in student["rows"]} == {"bicubic", "teacher", "student_kd"}
     assert student["protocol"] == {"y_channel": True, "crop_border": 8, "jpeg_quality": 0}

@@ -70,8 +70,10 @@ def test_the_zoo_lists_its_entries_exports_one_by_name_and_evaluates_outside_the
 @pytest.mark.parametrize("name", RECIPES)
 def test_a_recipe_at_smoke_size_makes_a_loadable_entry(name, tmp_path, data_dir):
     smoke = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--steps_per_epoch=2", "--checkpoint_every=2",
-             "--eval_limit=2", "--val_images=0", "--verbose=0", f"--data_dir={data_dir}",
-             f"--source_data={TINY_SOURCE}", f"--target_data={TINY_TARGET}", "--source_count=4", "--target_count=8"]
+             "--eval_limit=2", "--val_images=0", "--verbose=0", f"--data_dir={data_dir}", f"--source_data={TINY_SOURCE}"]
+    method = config.read_flagfile(os.path.join(ROOT, "flags", "zoo", f"{name}.cfg")).get("method", "isr_kd")
+    smoke += ({"isr_kd": [f"--target_data={TINY_TARGET}", "--source_count=4", "--target_count=8"],
+               "pkdn": ["--epochs=1", "--pfb_per_stage=1", "--student_blocks=1"]})[method]
     workdir = str(tmp_path / "runs" / name)
     _run(["isr_kd_tf.train", f"--flagfile=flags/zoo/{name}.cfg", f"--workdir={workdir}", *smoke])
     folder = str(tmp_path / "zoo")

@@ -17,7 +17,19 @@ from isr_kd_tf.data import builders, image_io
 from isr_kd_tf.errors import UserError
 
 SPLITS = ("train", "validation", "test")
-FOLDER_SKIPS = image_io.SkipLog()   # every file a folder source passed over in this process
+_SKIP_LOGS = [image_io.SkipLog()]   # where folder sources name what they pass over: the innermost collect_skips
+
+
+@contextlib.contextmanager
+def collect_skips():
+    """A fresh SkipLog for the folder datasets built inside the block (one training stage), so a
+    process that runs several trainings reports each one's skipped files, not every earlier one's."""
+    log = image_io.SkipLog()
+    _SKIP_LOGS.append(log)
+    try:
+        yield log
+    finally:
+        _SKIP_LOGS.remove(log)
 FOLDER_PREFIX = "folder:"
 
 # tf.data runs map functions through autograph; ours are plain TensorFlow, and converting them
@@ -83,7 +95,7 @@ def _folder_files(name, split):
 def load_folder(name, split="train", min_side=0, skip_log=None):
     """Images of a folder; unreadable or too small ones are skipped and named."""
     paths = _folder_files(name, split)
-    log = skip_log if skip_log is not None else FOLDER_SKIPS
+    log = skip_log if skip_log is not None else _SKIP_LOGS[-1]
 
     def read(path):
         path = path.decode()
