@@ -9,6 +9,11 @@ TINY_SOURCE = "synthetic_faces/tiny"
 TINY_TARGET = "avatar_faces/tiny"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts processes or trains through the CLI; the fast tier "
+                                       "(python -m pytest -q -m \"not slow\" tests) leaves it out")
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """The two bundled domains at their tiny size, built once per session."""

@@ -23,6 +23,7 @@ NOTEBOOK = ("import sys, types\n"
             "exec(compile(SRC, '<cell>', 'exec'), cell.__dict__)\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script", "stdin", "dash_c", "notebook"])
 def test_building_works_from_a_script_without_a_main_guard_stdin_c_and_a_notebook(tmp_path, how):
     src = f"DATA_DIR = {str(tmp_path / 'tfds')!r}\n" + SCRIPT

@@ -22,6 +22,7 @@ def test_a_part_holds_when_its_mean_is_positive_and_beyond_its_standard_error():
     assert not claims.summarise([0.5])["holds"]                   # one seed cannot tell a result from noise
 
 
+@pytest.mark.slow
 def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, data_dir):
     out = subprocess.run([sys.executable, "-m", "isr_kd_tf.claims", "--seeds=2", "--smoke", "--claims=isr_kd_table3",
                           f"--output={tmp_path}", f"--data_dir={data_dir}"], cwd=ROOT, capture_output=True,

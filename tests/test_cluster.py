@@ -28,7 +28,21 @@ ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_
 PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--init_from=", "--steps_per_epoch=30", "--distill_epochs=1",
         "--checkpoint_every=10", "--pfb_per_stage=1", "--student_blocks=1"]
 PLAIN = ["--method=tests.test_methods", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
+# Deadlines bound a hang, they do not measure speed: a multi-worker run may take WORKERS_PER_SINGLE times the
+# single-process run it is compared with (one CPU thread per worker, plus joining), and a run with no
+# reference RUN_SECONDS stretched by how loaded the machine is.
+SINGLE_HANG_SECONDS = 1800
+WORKERS_PER_SINGLE = 8
 RUN_SECONDS = 240
+
+
+def _loaded(seconds):
+    """`seconds` stretched by the machine's load (load average per core, at least 1)."""
+    return seconds * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
+def _workers_deadline(single_seconds):
+    return 60 + WORKERS_PER_SINGLE * single_seconds
 USER_ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}    # as a user's shell
 
 
@@ -37,9 +51,12 @@ def _command(args, workdir, data_dir):
 
 
 def _single(args, workdir, data_dir):
+    """Runs one process; returns its wall time (what the multi-worker deadlines scale with)."""
+    started = time.monotonic()
     out = subprocess.run(_command(args, workdir, data_dir), cwd=ROOT, capture_output=True, text=True,
-                         timeout=RUN_SECONDS, env=USER_ENV)
+                         timeout=SINGLE_HANG_SECONDS, env=USER_ENV)
     assert out.returncode == 0, out.stderr[-3000:]
+    return time.monotonic() - started
 
 
 def _start_workers(args, workdir, data_dir, addresses, logdir):
@@ -52,7 +69,7 @@ def _start_workers(args, workdir, data_dir, addresses, logdir):
     return procs
 
 
-def _wait(procs, logdir, seconds=RUN_SECONDS):
+def _wait(procs, logdir, seconds):
     deadline = time.monotonic() + seconds
     try:
         for p in procs:
@@ -63,9 +80,9 @@ def _wait(procs, logdir, seconds=RUN_SECONDS):
                                            for i in range(len(procs))]
 
 
-def _multi_worker(args, workdir, data_dir, logdir):
+def _multi_worker(args, workdir, data_dir, logdir, seconds):
     addresses = launch.loopback_addresses(2)
-    codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, logdir), logdir)
+    codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, logdir), logdir, seconds)
     assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
     return logs
 
@@ -94,18 +111,19 @@ def _max_relative_diff(a, b):
     return max(float(np.max(np.abs(a[k] - b[k])) / (np.max(np.abs(b[k])) + 1e-12)) for k in a)
 
 
-def _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, logdir, checkpoint, victim):
-    """Two workers; SIGKILL worker `victim` once `checkpoint` exists: the other stops within the
-    heartbeat (and a minute), exit status 2, one error line naming the victim's address."""
+def _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, logdir, checkpoint, victim, seconds):
+    """Two workers; SIGKILL worker `victim` once `checkpoint` exists (within `seconds`): the other stops
+    within the heartbeat (and a minute), exit status 2, one error line naming the victim's address."""
     procs = _start_workers(args, workdir, data_dir, addresses, logdir)
-    deadline = time.monotonic() + RUN_SECONDS
+    deadline = time.monotonic() + seconds
     while not (workdir / checkpoint).exists() and time.monotonic() < deadline and procs[0].poll() is None:
         time.sleep(0.05)
     assert (workdir / checkpoint).exists()
     procs[victim].send_signal(signal.SIGKILL)
     started = time.monotonic()
-    codes, logs = _wait(procs, logdir, seconds=cluster.HEARTBEAT_SECONDS + 60)
-    assert time.monotonic() - started < cluster.HEARTBEAT_SECONDS + 60
+    bound = cluster.HEARTBEAT_SECONDS + _loaded(60)
+    codes, logs = _wait(procs, logdir, seconds=bound)
+    assert time.monotonic() - started < bound
     other = 1 - victim
     assert codes[other] == 2, logs[other][-2000:]
     errors = [line for line in logs[other].splitlines() if line.startswith("error:")]
@@ -116,13 +134,14 @@ def _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, logd
 @pytest.mark.parametrize("args,stages,first_checkpoint", [
     (ISR_KD, ("pretrain", "incremental"), "pretrain/checkpoints/ckpt-4.index"),
     (PKDN, ("teacher", "student"), "teacher/checkpoints/ckpt-10.index")], ids=["isr_kd", "pkdn"])
+@pytest.mark.slow
 def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(args, stages, first_checkpoint,
                                                                              tmp_path, data_dir):
     """1) The chief's weights after every stage equal a single process on the same global batches;
     only the chief writes. 2) Kill worker 1 after the first checkpoint: the chief stops within the
     heartbeat with one line; both restarted with the same command resume and end bit-identical to 1)."""
-    _single(args, tmp_path / "single", data_dir)
-    logs = _multi_worker(args, tmp_path / "two", data_dir, tmp_path / "logs")
+    deadline = _workers_deadline(_single(args, tmp_path / "single", data_dir))
+    logs = _multi_worker(args, tmp_path / "two", data_dir, tmp_path / "logs", deadline)
     for stage in stages:
         diff = _max_relative_diff(_weights(tmp_path / "two" / stage / "model.weights.h5"),
                                   _weights(tmp_path / "single" / stage / "model.weights.h5"))
@@ -140,9 +159,9 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
     workdir = tmp_path / "killed"
     addresses = launch.loopback_addresses(2)
     _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, tmp_path / "logs_a", first_checkpoint,
-                                        victim=1)
+                                        victim=1, seconds=deadline)
     codes, logs = _wait(_start_workers(args, workdir, data_dir, addresses, tmp_path / "logs_b"),
-                        tmp_path / "logs_b")
+                        tmp_path / "logs_b", deadline)
     assert codes == [0, 0], logs[0][-2000:]
     assert "resuming stage" in logs[0]
     for stage in stages:
@@ -151,10 +170,11 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
         assert all(np.array_equal(a[k], b[k]) for k in b), stage
 
 
+@pytest.mark.slow
 def test_the_example_method_on_two_workers_equals_one_process(tmp_path, data_dir):
     """The README's example method (tests/test_methods.py) is exact on two workers: the core reduces its loss."""
-    _single(PLAIN, tmp_path / "single", data_dir)
-    _multi_worker(PLAIN, tmp_path / "two", data_dir, tmp_path / "logs")
+    deadline = _workers_deadline(_single(PLAIN, tmp_path / "single", data_dir))
+    _multi_worker(PLAIN, tmp_path / "two", data_dir, tmp_path / "logs", deadline)
     diff = _max_relative_diff(_weights(tmp_path / "two" / "train" / "model.weights.h5"),
                               _weights(tmp_path / "single" / "train" / "model.weights.h5"))
     assert diff < 1e-4, diff
@@ -164,12 +184,24 @@ def test_the_example_method_on_two_workers_equals_one_process(tmp_path, data_dir
     np.testing.assert_allclose(list(two.values()), list(single.values()), rtol=1e-4)
 
 
+def test_deadlines_scale_with_the_reference_run_and_the_load(monkeypatch):
+    """A slow or loaded machine gets longer deadlines; a hung run still meets one."""
+    assert _workers_deadline(100) > _workers_deadline(10) > 10 * WORKERS_PER_SINGLE
+    monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert _loaded(60) == 240
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert _loaded(60) == 60
+
+
+@pytest.mark.slow
 def test_a_killed_chief_stops_the_other_worker_with_one_line(tmp_path, data_dir):
     addresses = launch.loopback_addresses(2)
     _kill_one_and_check_the_other_stops(ISR_KD, tmp_path / "w", data_dir, addresses, tmp_path / "logs",
-                                        "pretrain/checkpoints/ckpt-4.index", victim=0)
+                                        "pretrain/checkpoints/ckpt-4.index", victim=0, seconds=_loaded(RUN_SECONDS))
 
 
+@pytest.mark.slow
 def test_a_worker_alone_stops_naming_the_silent_address(tmp_path, data_dir):
     addresses = launch.loopback_addresses(2)
     env = launch.worker_env(launch.tf_configs(addresses)[0], 1, USER_ENV)
@@ -255,6 +287,7 @@ def test_worker_streams_split_the_global_batches(data_dir, local_replicas):
             np.testing.assert_array_equal(np.concatenate([p[k].numpy() for p in pieces]), whole[step][k].numpy())
 
 
+@pytest.mark.slow
 def test_joining_is_possible_after_importing_the_entry_points():
     """MultiWorkerMirroredStrategy must be made before TensorFlow's runtime starts: no tensor at import."""
     script = ("import tensorflow as tf\nfrom tensorflow.python.eager import context\n"
@@ -264,6 +297,7 @@ def test_joining_is_possible_after_importing_the_entry_points():
     assert "started False" in out.stdout, out.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_launcher_stops_everyone_when_a_worker_fails(capsys):
     started = time.monotonic()
     status = launch.launch(["--no_such_flag=1"], workers=2, threads=1, grace=10)

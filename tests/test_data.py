@@ -177,6 +177,7 @@ def test_split_sizes_and_load_format(data_dir):
             assert ex["parsing"].shape == ex["image"].shape[:2]
 
 
+@pytest.mark.slow
 def test_same_seed_same_batches(data_dir):
     cfg = data.PipelineConfig()
     specs = [data.DomainSpec(TINY_SOURCE, data.SOURCE, 6), data.DomainSpec(TINY_TARGET, data.TARGET, 12)]
@@ -278,6 +279,21 @@ def test_folder_source_skips_and_names_bad_files(tmp_path):
     assert keys == ["deep16.png", "good.jpg", "gray.png", "rgba.png"]
     assert sorted(os.path.basename(p) for p, _ in log.skipped) == ["corrupt.jpg", "tiny.png", "truncated.jpg"]
     assert "3 file(s) skipped" in log.summary()
+
+
+def test_each_training_collects_its_own_skipped_files(tmp_path):
+    """Two trainings in one process (the claims tool runs many): the second reports none of the
+    first one's skipped files."""
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    os.makedirs(bad)
+    _write_bad_folder(bad)
+    os.makedirs(good)
+    Image.new("RGB", (130, 130), (10, 20, 30)).save(good / "ok.png")
+    with data.sources.collect_skips() as first:
+        list(data.sources.load_folder(str(bad), min_side=128))
+    with data.sources.collect_skips() as second:
+        list(data.sources.load_folder(str(good), min_side=128))
+    assert len(first.skipped) == 3 and second.skipped == []
 
 
 def test_empty_or_missing_folder_is_one_clear_error(tmp_path):

@@ -36,6 +36,7 @@ def _workdir(tmp_path, method):
     return cfg, model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["isr_kd", "pkdn"])
 def test_export_matches_the_in_memory_model(tmp_path, method):
     cfg, model = _workdir(tmp_path, method)
@@ -59,6 +60,7 @@ def test_export_matches_the_in_memory_model(tmp_path, method):
                                    atol=1e-3)
 
 
+@pytest.mark.slow
 def test_saved_model_cli_describes_the_export(tmp_path):
     cfg, _ = _workdir(tmp_path, "isr_kd")
     out = str(tmp_path / "export")
@@ -116,6 +118,7 @@ def test_infer_reads_every_kind_of_file_and_skips_the_bad_ones(tmp_path):
     assert [os.path.basename(p) for p, _ in skipped] == ["broken.png"]
 
 
+@pytest.mark.slow
 def test_infer_cli_exit_status_and_never_overwrites(tmp_path):
     cfg, _ = _workdir(tmp_path, "isr_kd")
     src = tmp_path / "in"
@@ -132,6 +135,7 @@ def test_infer_cli_exit_status_and_never_overwrites(tmp_path):
     assert res.returncode == 2 and "no such file or folder" in res.stderr
 
 
+@pytest.mark.slow
 def test_onnx_export_of_isr_kd_matches_and_pkdn_is_refused(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")

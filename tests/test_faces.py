@@ -155,6 +155,7 @@ def test_several_overlapping_faces_are_each_pasted(det):
     assert len(r.crops) == 2 and any("overlaps face" in n for _, n in r.faces)
 
 
+@pytest.mark.slow
 def test_the_command_on_a_photograph_and_without_the_detector(tmp_path):
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), cv2.cvtColor(_shrink(skdata.astronaut(), K), cv2.COLOR_RGB2BGR))

@@ -61,6 +61,7 @@ def _tiny_fid_graph(path):
     return graph
 
 
+@pytest.mark.slow
 def test_the_fid_graph_path_gives_the_graphs_own_pool_3_features_for_a_batch(tmp_path):
     import tensorflow as tf
     graph = _tiny_fid_graph(str(tmp_path / "classify_image_graph_def.pb"))
@@ -76,6 +77,7 @@ def test_the_fid_graph_path_gives_the_graphs_own_pool_3_features_for_a_batch(tmp
     assert same == pytest.approx(0.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_the_keras_fallback_is_labelled_as_not_comparable(tmp_path):
     path = str(tmp_path / "inception_notop.weights.h5")
     keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",

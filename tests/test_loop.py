@@ -58,6 +58,7 @@ def _logged_steps(workdir):
     return sorted(steps)
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_gives_bit_identical_weights(tmp_path, data_dir):
     reference = subprocess.Popen(_cmd(tmp_path / "reference", data_dir), cwd=ROOT, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -86,6 +87,7 @@ def test_sigkill_at_any_moment_then_resume_gives_bit_identical_weights(tmp_path,
     assert _logged_steps(workdir) == list(range(1, STEPS + 1))      # no gap, no duplicate
 
 
+@pytest.mark.slow
 def test_tensorboard_s_flags_text_has_the_paper_settings_too(tmp_path, data_dir):
     from tensorflow.core.util import event_pb2
     cfg = _cfg(tmp_path, data_dir, steps_per_epoch=1, alpha=7.5)
@@ -106,6 +108,7 @@ def _cfg(tmp_path, data_dir, **kw):
     return config.make(**base)
 
 
+@pytest.mark.slow
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, data_dir, capsys):
     cfg = _cfg(tmp_path, data_dir)
     experiment.train_stage(cfg, "pretrain", "")
@@ -121,6 +124,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, da
     assert tf.train.latest_checkpoint(ckpt_dir).endswith("ckpt-6")
 
 
+@pytest.mark.slow
 def test_nan_stops_at_once_naming_step_and_term_and_keeps_the_last_checkpoint(tmp_path, data_dir, monkeypatch):
     real = ISRKDTrainer.train_step
 
@@ -144,6 +148,7 @@ def test_an_unwritable_workdir_is_refused_before_any_work(tmp_path):
         experiment.run(_cfg(tmp_path, "", workdir=str(tmp_path / "a_file" / "run")))
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous(tmp_path, data_dir, monkeypatch):
     real = tf.train.CheckpointManager.save
     calls = {"n": 0}

@@ -115,6 +115,7 @@ def _cli(*args, cwd):
     return out.stdout
 
 
+@pytest.mark.slow
 def test_a_third_method_trains_evaluates_exports_and_infers_through_the_cli(tmp_path, data_dir):
     workdir = str(tmp_path / "plain")
     out = _cli("isr_kd_tf.train", "--method=tests.test_methods", f"--workdir={workdir}", f"--data_dir={data_dir}",
@@ -145,6 +146,7 @@ def test_settings_go_to_their_owner_and_another_methods_are_refused():
     assert again == s
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_another_methods_flag(tmp_path):
     out = subprocess.run([sys.executable, "-m", "isr_kd_tf.train", "--flagfile=flags/pkdn/demo.cfg", "--alpha=5",
                           f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -218,6 +220,7 @@ def test_the_core_imports_no_paper_and_never_switches_on_a_method_name():
 @pytest.mark.parametrize("method,stage,extra", [
     ("isr_kd", "pretrain", dict(target_data=TINY_TARGET, source_count=4, target_count=4)),
     ("pkdn", "teacher", dict(pfb_per_stage=1, student_blocks=1))])
+@pytest.mark.slow
 def test_a_run_converts_nothing_with_autograph(method, stage, extra, tmp_path, data_dir, monkeypatch):
     """Training steps, tf.data maps and predictors are plain TensorFlow, traced without autograph:
     converting them took about a second of every run's start."""

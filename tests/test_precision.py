@@ -10,6 +10,7 @@ from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["isr_kd", "pkdn"])
 def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, method):
     from isr_kd_tf import precision

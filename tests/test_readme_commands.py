@@ -99,6 +99,7 @@ def _infer(cwd, model, out):
     assert Image.open(os.path.join(cwd, out, "face0_x8.png")).size == (80, 96)
 
 
+@pytest.mark.slow
 def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     cwd = str(user_dir)
     target = [f"--target_data={TINY_TARGET}"]
@@ -131,6 +132,7 @@ def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     _infer(cwd, "export/cc2", "sr")
 
 
+@pytest.mark.slow
 def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     cwd = str(user_dir)
     for flagfile in PKDN:
@@ -155,6 +157,7 @@ def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
 CXX_LOG = re.compile(r"^[IWE]\d{4} [\d:.]+\s+\d+ \S+\] ", re.M)     # C++ and absl-formatted log lines
 
 
+@pytest.mark.slow
 def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(user_dir, data_dir):
     """Default output: stages, progress, the table, where the files went; --verbosity brings the rest back."""
     args = ("flags/demo.cfg", str(user_dir), data_dir, f"--target_data={TINY_TARGET}", "--source_count=4",
@@ -180,6 +183,7 @@ def test_the_isr_kd_demo_flagfile_prints_what_matters_and_no_start_up_chatter(us
     assert CXX_LOG.search(own)
 
 
+@pytest.mark.slow
 def test_the_other_documented_tools(user_dir, data_dir):
     """pkdn_tf.convert on a checkpoint in the official layout, preview, and a benchmark, as the README calls them."""
     torch = pytest.importorskip("torch")
@@ -203,6 +207,7 @@ def _readme_block(after, lang):
     return re.search(rf"```{lang}\n(.*?)```", text[text.index(after):], re.S).group(1)
 
 
+@pytest.mark.slow
 def test_training_on_several_machines_as_documented(user_dir, data_dir):
     """The launcher command, the TF_CONFIG of N machines and the JobSet's TF_CONFIG, as the README gives them."""
     from isr_kd_tf import cluster

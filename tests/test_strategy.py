@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -80,6 +82,7 @@ for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn), ("plain_l1", plain_l1)):
 """
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpu_step_matches_single_device():
     out = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=400,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})

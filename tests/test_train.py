@@ -27,6 +27,7 @@ for path in sorted(glob.glob("flags/**/*.cfg", recursive=True)):
 """
 
 
+@pytest.mark.slow
 def test_every_flagfile_parses_and_passes_the_checks():
     out = subprocess.run([sys.executable, "-c", _PARSE_ALL], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -38,6 +39,7 @@ def test_every_flagfile_parses_and_passes_the_checks():
     assert "10000 50000 5.0 0.01 1.0" in cc4
 
 
+@pytest.mark.slow
 def test_a_missing_dataset_stops_with_one_line(tmp_path):
     cmd = [sys.executable, "-m", "isr_kd_tf.train", "--flagfile=flags/isr_kd/cartoon_celeba_2.cfg",
            f"--workdir={tmp_path}/run", f"--init_from={tmp_path}/nowhere"]
@@ -47,6 +49,7 @@ def test_a_missing_dataset_stops_with_one_line(tmp_path):
     assert last.startswith("error: --init_from=") and "model.weights.h5" in last
 
 
+@pytest.mark.slow
 def test_absent_data_stops_with_one_line_naming_the_files(tmp_path):
     cmd = [sys.executable, "-m", "isr_kd_tf.train", "--flagfile=flags/isr_kd/celeba_pretrain.cfg",
            f"--workdir={tmp_path}/run", f"--data_dir={tmp_path}/tfds", "--pretrain_data=target"]
@@ -74,6 +77,7 @@ def _own_flags(module, text):
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_every_flag_explains_itself(module):
     out = subprocess.run([sys.executable, "-m", module, "--helpfull"], cwd=ROOT, capture_output=True, text=True,

@@ -57,6 +57,7 @@ def test_a_shipped_entry_is_what_its_recipe_makes(name):
     assert "bicubic" in models and len(models) > 1
 
 
+@pytest.mark.slow
 def test_the_zoo_lists_its_entries_exports_one_by_name_and_evaluates_outside_the_package(tmp_path):
     out = _run(["isr_kd_tf.zoo"])
     assert all(f"zoo:{n}" in out for n in RECIPES)
@@ -67,6 +68,7 @@ def test_the_zoo_lists_its_entries_exports_one_by_name_and_evaluates_outside_the
                                                                          "evaluation")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_a_recipe_at_smoke_size_makes_a_loadable_entry(name, tmp_path, data_dir):
     smoke = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--steps_per_epoch=2", "--checkpoint_every=2",

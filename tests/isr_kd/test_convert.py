@@ -90,6 +90,7 @@ def test_mismatched_checkpoints_name_the_variables(tmp_path):
         convert.load_official_checkpoint(str(tmp_path / "nothing"), WIDTH)
 
 
+@pytest.mark.slow
 def test_cli_writes_weights_usable_with_init_from(tmp_path):
     prefix = str(tmp_path / "model.ckpt-1")
     values = _official_values(3)

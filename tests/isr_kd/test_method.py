@@ -28,6 +28,7 @@ def _cfg(tmp_path, data_dir, **kw):
     return config.make(**base)
 
 
+@pytest.mark.slow
 def test_a_stopped_stage_resumes_from_its_checkpoint(tmp_path, data_dir, capsys):
     cfg = _cfg(tmp_path, data_dir, stages=("pretrain",), steps_per_epoch=2)
     experiment.train_stage(cfg, "pretrain", "")
@@ -57,6 +58,7 @@ def test_init_from_a_missing_or_mismatched_checkpoint(tmp_path, data_dir):
         isr_method.load_generator(_cfg(tmp_path, data_dir, width=0.0625), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_the_extended_generator_starts_from_every_layer_of_g_s(tmp_path, data_dir):
     """Table V: the extra convs keep the channel count, so RGB loads too; the teacher is G_S itself."""
     g_s = build_generator(0.0625, lr_size=8)
@@ -73,6 +75,7 @@ def test_the_extended_generator_starts_from_every_layer_of_g_s(tmp_path, data_di
     np.testing.assert_allclose(teacher(x)["sr"], g_s(x)["sr"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tmp_path, data_dir, capsys):
     pre = _cfg(tmp_path, data_dir, stages=("pretrain",), workdir=str(tmp_path / "pre"))
     experiment.run(pre)

@@ -33,6 +33,7 @@ def _trainer(stage="incremental"):
     return tr
 
 
+@pytest.mark.slow
 def test_teacher_stays_frozen_and_student_learns():
     tr = _trainer()
     before_t = [w.numpy().copy() for w in tr.teacher.weights]

@@ -33,6 +33,7 @@ def test_any_size_divisible_by_16_works():
     assert m(tf.image.resize(lr, (48, 80)), tf.image.resize(parsing, (48, 80)))["sr"].shape == (2, 48, 80, 3)
 
 
+@pytest.mark.slow
 def test_teacher_variants_differ_where_the_ablations_say():
     def n(**kw):
         return models.build(models.Teacher(n_feats=16, **kw), 32).count_params()

@@ -33,6 +33,7 @@ def _batch(n=2, size=32):
             "parsing": labels, "parsing_input": encode_parsing(labels), "domain": tf.zeros([n], tf.int32)}
 
 
+@pytest.mark.slow
 def test_student_steps_leave_the_frozen_teacher_bit_for_bit_unchanged():
     teacher = models.build(models.Teacher(n_feats=8), 32)
     before = [w.copy() for w in teacher.get_weights()]
