@@ -16,11 +16,9 @@ quiet_startup(__name__)
 
 import json
 import os
-import sys
 
 import tensorflow as tf
 from absl import app, flags
-from tqdm import tqdm
 
 from isr_kd_tf import config, evaluation, experiment, export, fid, zoo
 from isr_kd_tf.errors import UserError, run_main
@@ -35,6 +33,11 @@ def _export_predictors(path, s):
     def predict(batch):
         return sr_float(batch["lr"])["sr"]
     return {s.method.row_names.get(stage, "export"): predict}
+
+
+def _prefix(workdir, workdirs):
+    """Rows of several work directories are told apart by the folder's name."""
+    return f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
@@ -53,10 +56,11 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
             s.run.data_dir = data_dir
         method = s.method
         is_export = tf.io.gfile.exists(os.path.join(workdir, "saved_model.pb"))
-        stages = [] if is_export else export.trained_stages(workdir, method)[::-1]
+        trained = [] if is_export else export.trained_stages(workdir, method)
+        stages = [stage for stage in method.stages if stage in trained]      # training order, as the run's table
         if not stages and not is_export:
             raise UserError(f"{workdir} has no trained stage yet")
-        prefix = f"{os.path.basename(os.path.normpath(workdir))}/" if len(workdirs) > 1 else ""
+        prefix = _prefix(workdir, workdirs)
         predictors = {} if similarity_to else {evaluation.BICUBIC: evaluation.bicubic}
         if is_export:
             predictors.update(_export_predictors(workdir, s))
@@ -68,17 +72,17 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
             predictors[method.row_names[stage]] = method.predictor(s, model)
         if similarity_to and similarity_to not in predictors:
             raise UserError(f"--similarity_to={similarity_to}: {workdir} has {', '.join(predictors)}")
-        for test, domain, name in method.test_sets(s):
-            for model_name, fn in predictors.items():
-                if model_name == similarity_to:
-                    continue
-                total = limit or s.run.eval_limit or None
-                with tqdm(desc=f"{prefix}{model_name} on {test}", unit="image", file=sys.stderr, total=total,
-                          disable=not progress) as bar:
-                    r = experiment.score_on(s, fn, name, domain, split, limit, reference=predictors.get(similarity_to),
-                                            fid_extractor=extractor, progress=bar)
-                rows.append({"model": prefix + model_name, "test": test, **r})
+        reference = predictors.pop(similarity_to, None)
+        rows += experiment.score_models(s, predictors, split, limit, reference, extractor, prefix, progress)
     return rows
+
+
+def baseline(workdirs, rows):
+    """The first work directory's method picks the row the relative changes compare with, as its
+    run's own results.md does."""
+    workdir = zoo.resolve(workdirs[0])
+    return experiment.baseline_row(config.load(workdir), list(dict.fromkeys(r["model"] for r in rows)),
+                                   _prefix(workdir, workdirs))
 
 
 def default_output(workdir, similarity_to=""):
@@ -100,12 +104,10 @@ def main(argv):
                     data_dir=FLAGS.data_dir, extractor=extractor)
     out = FLAGS.output or default_output(FLAGS.workdir[0], FLAGS.similarity_to)
     os.makedirs(out, exist_ok=True)
-    models = [r["model"] for r in rows]
-    baseline = FLAGS.baseline or next((m for m in models if m.endswith("pretrained")),
-                                      next((m for m in models if not m.endswith(evaluation.BICUBIC)), models[0]))
-    title = (f"Output similarity to {FLAGS.similarity_to} (ISR-KD Table II)" if FLAGS.similarity_to
+    title = (f"Output similarity to {FLAGS.similarity_to}" if FLAGS.similarity_to
              else f"Evaluation on the {FLAGS.split} split")
-    md = evaluation.write_results(out, title, rows, baseline, getattr(extractor, "label", fid.LABEL),
+    md = evaluation.write_results(out, title, rows, FLAGS.baseline or baseline(FLAGS.workdir, rows),
+                                  getattr(extractor, "label", fid.LABEL),
                                   workdirs=FLAGS.workdir, split=FLAGS.split)
     print(md)
 
@@ -117,7 +119,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("split", "test", "Dataset split to score.")
     flags.DEFINE_integer("limit", 0, "Images per test set (0 = all, or the run's --eval_limit).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")
-    flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the first).")
+    flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the one the "
+                        "first work directory's method compares with in its own results).")
     flags.DEFINE_string("similarity_to", "", "Score every model's outputs against this model's (Table II).")
     flags.DEFINE_string("fid_graph", "", "TF-FID Inception graph (classify_image_graph_def.pb of "
                         "inception-2015-12-05.tgz) for FID; default: " + fid.GRAPH_CACHE + " if present.")

@@ -93,21 +93,20 @@ def write_results(workdir, title, rows, baseline, fid_label=fid.LABEL, **extra):
     return md
 
 
-def write_samples(path, sets, predictors, pipeline_cfg, data_dir=None, n=3):
-    """samples.png: LR | bicubic | (parsing) | each model | HR, n rows per test set.
+def write_samples(path, sets, predictors, pipeline_cfg, data_dir=None, n=3, columns=None):
+    """samples.png: LR | bicubic | (the method's input columns) | each model | HR, n rows per test set.
 
-    sets: (domain id, dataset name) pairs; predictors: {column name: batch -> SR}.
+    sets: (domain id, dataset name) pairs; predictors: {column name: batch -> SR};
+    columns: batch -> {label: images} (Method.sample_columns), the same labels for every set.
     """
-    rows, show_parsing = [], False
+    rows, extra = [], {}
     for domain, name in sets:
         batch = next(iter(data.eval_dataset(name, "test", domain, pipeline_cfg, n, data_dir)))
         bic = tf.image.resize(batch["lr"], batch["hr"].shape[1:3], "bicubic").numpy()
         outs = [np.asarray(fn(batch)) for fn in predictors.values()]
-        show_parsing = "parsing" in batch and pipeline_cfg.parsing_encoding != ""
+        extra = columns(batch) if columns is not None else {}
         for i in range(min(n, batch["hr"].shape[0])):
-            row = [batch["lr"][i].numpy(), bic[i]]
-            if show_parsing:
-                row.append(visualize.colour_parsing(batch["parsing"][i].numpy()))
+            row = [batch["lr"][i].numpy(), bic[i]] + [np.asarray(v[i]) for v in extra.values()]
             rows.append(row + [o[i] for o in outs] + [batch["hr"][i].numpy()])
-    labels = ["LR", "bicubic"] + (["parsing"] if show_parsing else []) + list(predictors) + ["HR"]
+    labels = ["LR", "bicubic"] + list(extra) + list(predictors) + ["HR"]
     visualize.save_png(path, visualize.grid(rows, 128, labels))

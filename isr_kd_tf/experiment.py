@@ -10,9 +10,11 @@ Work directory:
 
 import logging
 import os
+import sys
 
 import keras
 import tensorflow as tf
+from tqdm import tqdm
 
 from isr_kd_tf import config, data, evaluation, fid, loop, precision, zoo
 from isr_kd_tf.cluster import Cluster, cluster_for, lost_worker_is_user_error
@@ -81,6 +83,14 @@ def find_weights(path, stage):
                     f"point it at a work directory whose {stage} stage has finished")
 
 
+def pipeline(s):
+    """The data.PipelineConfig of training and evaluation: the run's shared settings (crop, resize,
+    augment, degrade), then the method's batch features, whole-image sets and data step."""
+    m = s.method
+    return data.PipelineConfig.from_run(s.run, features=m.batch_features(s), whole_image_sets=m.whole_image_sets,
+                                        source_step=m.source_step(s))
+
+
 def optimizer(s, beta1, beta2, total_steps=0):
     """Adam with the run's learning rate (cosine over `total_steps` with --lr_schedule=cosine) and epsilon
     (fused kernel; loss scaling under float16). Call begin_stage on it once any state from --init_from
@@ -105,9 +115,34 @@ def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
     """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
     run = s.run
     limit = run.eval_limit if limit is None else limit
-    ds = data.eval_dataset(name, split, domain, s.method.pipeline(s), 16, run.data_dir or None, limit)
+    ds = data.eval_dataset(name, split, domain, pipeline(s), 16, run.data_dir or None, limit)
     return evaluation.score(predict, ds, run.eval_crop_border, run.eval_y_channel, quantize=run.eval_quantize,
                             jpeg_quality=run.eval_jpeg_quality, **kwargs)
+
+
+def score_models(s, predictors, split="test", limit=None, reference=None, extractor=None, prefix="",
+                 progress=False):
+    """Rows {"model", "test", "psnr", "ssim", "fid"}: each predictor ({row name: batch -> SR}) on each
+    of the run's test sets, in the method's test-set order, then the predictors' order. The one path
+    that scores models: a run's own results and `python -m isr_kd_tf.evaluate` both use it.
+    reference: a predictor whose outputs replace HR (similarity between models)."""
+    rows = []
+    for test, domain, name in s.method.test_sets(s):
+        for model, fn in predictors.items():
+            total = limit or s.run.eval_limit or None
+            with tqdm(desc=f"{prefix}{model} on {test}", unit="image", file=sys.stderr, total=total,
+                      disable=not progress) as bar:
+                r = score_on(s, fn, name, domain, split, limit, reference=reference, fid_extractor=extractor,
+                             progress=bar)
+            rows.append({"model": prefix + model, "test": test, **r})
+    return rows
+
+
+def baseline_row(s, rows, prefix=""):
+    """The row relative changes compare with among the scored `rows` (row names, bicubic's too):
+    the method's choice among its models, named with the table's prefix."""
+    models = [m[len(prefix):] for m in rows if m != prefix + evaluation.BICUBIC and m.startswith(prefix)]
+    return prefix + s.method.baseline(s, models) if models else rows[0]
 
 
 def validation(s, predict):
@@ -134,11 +169,11 @@ def prepare_data(s):
     first use), so that workers sharing --data_dir never write one at the same time."""
     run, method = s.run, s.method
     for stage in run.stages:
-        data.training_dataset(method.domains(s, stage), method.pipeline(s), run.batch_size, run.seed,
+        data.training_dataset(method.domains(s, stage), pipeline(s), run.batch_size, run.seed,
                               run.data_dir or None)
     for _, domain, name in method.test_sets(s):
         for split in ("validation", "test"):
-            data.eval_dataset(name, split, domain, method.pipeline(s), 1, run.data_dir or None)
+            data.eval_dataset(name, split, domain, pipeline(s), 1, run.data_dir or None)
 
 
 def train_stage(s, stage, init_path, cluster=None):
@@ -158,7 +193,7 @@ def train_stage(s, stage, init_path, cluster=None):
     with cluster.strategy.scope():
         training = method.training(s, stage, init_path, steps_per_epoch)
     validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
-    loop.fit(run, stage, training.trainer, training.checkpoint(), specs, method.pipeline(s), total,
+    loop.fit(run, stage, training.trainer, training.checkpoint(), specs, pipeline(s), total,
              grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,
              settings=s)
     if cluster.is_chief:
@@ -174,19 +209,17 @@ def report(s, models):
     method, run = s.method, s.run
     extractor = fid.fid_network(run.fid_graph, run.inception_weights)
     scored = {evaluation.BICUBIC: evaluation.bicubic, **{k: method.predictor(s, m) for k, m in models.items()}}
-    rows = [{"model": model, "test": test, **score_on(s, fn, name, domain, fid_extractor=extractor)}
-            for model, fn in scored.items() for test, domain, name in method.test_sets(s)]
-    order = list(scored)
-    rows.sort(key=lambda r: (r["test"], order.index(r["model"])))
-    baseline = method.baseline(s, list(models))
+    rows = score_models(s, scored, extractor=extractor)
+    baseline = baseline_row(s, list(scored))
     extra = dict(protocol={"y_channel": run.eval_y_channel, "crop_border": run.eval_crop_border,
                            "jpeg_quality": run.eval_jpeg_quality},
                  test_sets={test: name for test, _, name in method.test_sets(s)})
     md = evaluation.write_results(run.workdir, method.title(s), rows, baseline,
                                   getattr(extractor, "label", fid.LABEL), **extra)
     evaluation.write_samples(os.path.join(run.workdir, "samples.png"), [t[1:] for t in method.test_sets(s)],
-                             {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, method.pipeline(s),
-                             run.data_dir or None, n=method.samples_per_set)
+                             {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, pipeline(s),
+                             run.data_dir or None, n=method.samples_per_set,
+                             columns=lambda batch: method.sample_columns(s, batch))
     print(md, flush=True)
     print(f"wrote {run.workdir}/results.md, results.json and samples.png; "
           f"pictures and curves: tensorboard --logdir {run.workdir}/tensorboard", flush=True)

@@ -56,13 +56,27 @@ class Method:
     onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
     benchmarks_module = ""        # module holding BENCHMARKS = {name: fn(**options) -> dict}
     claims_module = ""            # module holding plan(smoke) -> isr_kd_tf.claims.Plan
+    whole_image_sets = ()         # datasets whose images are resized whole, never centre-cropped
 
     def check(self, s):
         """UserError for settings that contradict each other, before any work."""
 
-    def pipeline(self, s):
-        """The data.PipelineConfig of training and evaluation."""
-        raise NotImplementedError
+    def batch_features(self, s):
+        """None, or batch -> {name: tensor}: the fields this method's networks and losses read beyond
+        hr and lr, computed per batch after the shared degradation (training and evaluation alike)."""
+        return None
+
+    def source_step(self, s):
+        """None, or (dataset, name, split) -> dataset: applied to every dataset as it is loaded."""
+        return None
+
+    def sample_columns(self, s, batch):
+        """{label: images [N, H, W(, C)] in [0, 255]}: inputs shown in samples.png after LR and bicubic."""
+        return {}
+
+    def preview_columns(self, s, batch):
+        """{label: images}: what `python -m isr_kd_tf.preview` shows after HR and LR (default: sample_columns)."""
+        return self.sample_columns(s, batch)
 
     def test_sets(self, s):
         """[(row label, domain id, dataset name)] the models are scored on."""

@@ -9,8 +9,8 @@ def _pkdn_batch(batch_size, hr_size):
     from isr_kd_tf import data
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     labels = tf.random.uniform((batch_size, hr_size, hr_size), 0, 19, tf.int32, seed=1)
-    cfg = data.PipelineConfig(hr_size=hr_size, degradation="bicubic", edges=False, upsample_lr=True,
-                              parsing_encoding="color")
+    from pkdn_tf.method import NetworkInputs
+    cfg = data.PipelineConfig(hr_size=hr_size, degradation="bicubic", features=NetworkInputs(hr_size, "color"))
     return data.finish({"hr": tf.cast(hr, tf.uint8), "parsing": labels,
                         "domain": tf.zeros([batch_size], tf.int32)}, cfg)
 

@@ -5,6 +5,7 @@ Stages: teacher, student (distilled), student_no_kd. Scored like DIC /
 KDFSRNet on the real-face set: Y channel, 8-pixel border crop.
 """
 
+import dataclasses
 import os
 
 from isr_kd_tf import data, experiment, methods, visualize
@@ -69,6 +70,20 @@ def image_grid(batch, model, teacher, n=4):
     return visualize.grid(rows, 96, labels)
 
 
+@dataclasses.dataclass(frozen=True)
+class NetworkInputs:
+    """PKDN's batch features: the LR face bicubic-upsampled to HR size (what both networks read) and
+    the parsing map encoded for the teacher (where the set has maps)."""
+    hr_size: int
+    parsing_encoding: str
+
+    def __call__(self, batch):
+        out = {"lr_up": data.upsample_bicubic(batch["lr"], [self.hr_size, self.hr_size])}
+        if self.parsing_encoding and "parsing" in batch:
+            out["parsing_input"] = data.encode_parsing(batch["parsing"], self.parsing_encoding)
+        return out
+
+
 class PKDN(methods.Method):
     name = "pkdn"
     config = PKDNConfig
@@ -98,12 +113,24 @@ class PKDN(methods.Method):
         if p.distill_epochs < 0 or p.lambda_ts < 0 or p.lambda_fs < 0 or p.train_count < 0:
             raise UserError("--distill_epochs, --lambda_ts, --lambda_fs and --train_count must not be negative")
 
-    def pipeline(self, s):
-        run, p = s.run, s.paper
-        return data.PipelineConfig(hr_size=run.hr_size, scale=run.scale, degradation=run.degradation,
-                                   flip=run.augment, rotate=run.augment, rotate_prob=run.rotate_prob, edges=False,
-                                   upsample_lr=True, parsing_encoding=p.parsing_encoding, parsing_net=p.parsing_net,
-                                   parsing_cache=p.parsing_cache or os.path.join(run.workdir, "parsing_cache"))
+    def batch_features(self, s):
+        return NetworkInputs(s.run.hr_size, s.paper.parsing_encoding)
+
+    def source_step(self, s):
+        p = s.paper
+        if not p.parsing_net:
+            return None
+        cache = p.parsing_cache or os.path.join(s.run.workdir, "parsing_cache")
+
+        def label(ds, name, split):      # maps for sets without them, from the parsing network, cached
+            return ds if "parsing" in ds.element_spec else parsing_lib.attach_parsing(ds, name, split, p.parsing_net,
+                                                                                      cache)
+        return label
+
+    def sample_columns(self, s, batch):
+        if "parsing" not in batch:
+            return {}
+        return {"parsing": [visualize.colour_parsing(m) for m in batch["parsing"].numpy()]}
 
     def test_sets(self, s):
         return [(s.run.source_data, data.SOURCE, s.run.source_data)]

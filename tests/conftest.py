@@ -14,6 +14,12 @@ def pytest_configure(config):
                                        "(python -m pytest -q -m \"not slow\" tests) leaves it out")
 
 
+def pipeline(method="isr_kd", **settings):
+    """A method's data.PipelineConfig for these settings (config.make's), as a run builds it."""
+    from isr_kd_tf import config, experiment
+    return experiment.pipeline(config.make(method=method, **settings))
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """The two bundled domains at their tiny size, built once per session."""

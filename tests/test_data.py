@@ -9,7 +9,7 @@ from PIL import Image
 from isr_kd_tf import data
 from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
 from isr_kd_tf.errors import UserError
-from tests.conftest import TINY_SOURCE, TINY_TARGET
+from tests.conftest import TINY_SOURCE, TINY_TARGET, pipeline
 
 
 def _rand_hr(n=2, size=128, seed=0):
@@ -114,7 +114,7 @@ def test_augmentation_probabilities():
 def test_edges_follow_the_augmentation():
     faces = np.stack([synthetic_faces.render_face(s)[0][20:148, 20:148] for s in range(2)]).astype(np.float32)
     batch = {"hr": tf.constant(faces.astype(np.uint8)), "domain": tf.zeros([2], tf.int32)}
-    cfg = data.PipelineConfig()
+    cfg = pipeline("isr_kd")                         # ISR-KD's batch features: the edge targets
     seed = tf.constant([0, 3], tf.int64)
     out = data.finish(batch, cfg, seed)
     aug = data.augment(batch, seed)["hr"]
@@ -179,7 +179,7 @@ def test_split_sizes_and_load_format(data_dir):
 
 @pytest.mark.slow
 def test_same_seed_same_batches(data_dir):
-    cfg = data.PipelineConfig()
+    cfg = pipeline("isr_kd")
     specs = [data.DomainSpec(TINY_SOURCE, data.SOURCE, 6), data.DomainSpec(TINY_TARGET, data.TARGET, 12)]
 
     def first_batches(seed):
@@ -197,13 +197,16 @@ def test_same_seed_same_batches(data_dir):
 
 
 def test_training_batches_shapes_and_domains(data_dir):
-    cfg = data.PipelineConfig(upsample_lr=True)
     specs = [data.DomainSpec(TINY_SOURCE, data.SOURCE), data.DomainSpec(TINY_TARGET, data.TARGET)]
-    b = next(iter(data.training_dataset(specs, cfg, 16, 0, data_dir)))
+    b = next(iter(data.training_dataset(specs, pipeline("isr_kd"), 16, 0, data_dir)))
     assert b["hr"].shape == (16, 128, 128, 3) and b["lr"].shape == (16, 16, 16, 3)
-    assert b["lr_up"].shape == (16, 128, 128, 3)
-    assert b["edge_32"].shape == (16, 32, 32, 1)
+    assert b["edge_32"].shape == (16, 32, 32, 1) and "lr_up" not in b       # each method's own features
     assert "parsing" not in b  # one domain has none, so it is dropped
+    p = next(iter(data.training_dataset(specs[:1], pipeline("pkdn", hr_size=64), 4, 0, data_dir)))
+    assert p["lr_up"].shape == (4, 64, 64, 3) and p["parsing_input"].shape == (4, 64, 64, 3)
+    assert "edge_32" not in p
+    plain = next(iter(data.training_dataset(specs, data.PipelineConfig(hr_size=32), 4, 0, data_dir)))
+    assert sorted(plain) == ["domain", "hr", "lr"]                        # the core adds nothing of a paper
     assert 0.0 <= float(tf.reduce_min(b["hr"])) and float(tf.reduce_max(b["hr"])) <= 255.0
     assert set(b["domain"].numpy()) <= {0, 1}
 
@@ -227,12 +230,14 @@ def test_cartoons_are_resized_whole_and_real_faces_cropped():
     whole = data.prepare({"image": tf.constant(img)}, cfg, data.TARGET, crop=False)["hr"].numpy()
     cropped = data.prepare({"image": tf.constant(img)}, cfg, data.SOURCE)["hr"].numpy()
     assert whole[:3].min() == 255 and cropped.max() == 0
-    assert data.pipeline.crops("celeb_a") and not data.pipeline.crops("icartoonface")
-    assert not data.pipeline.crops("avatar_faces/tiny")
+    isr_kd = pipeline("isr_kd")                       # the official ISR-KD code resizes whole cartoons
+    assert isr_kd.crops("celeb_a") and not isr_kd.crops("icartoonface") and not isr_kd.crops("avatar_faces/tiny")
+    assert data.PipelineConfig().crops("avatar_faces")
 
 
-def test_eager_and_tf_data_agree(data_dir):
-    cfg = data.PipelineConfig()
+@pytest.mark.parametrize("method", ["isr_kd", "pkdn"])
+def test_eager_and_tf_data_agree(data_dir, method):
+    cfg = pipeline(method, hr_size=64)
     ex = next(iter(data.load(TINY_SOURCE, "test", data_dir)))
     eager = data.finish({k: v[None] for k, v in data.prepare(ex, cfg, 0).items()}, cfg, tf.constant([1, 2], tf.int64))
     ds = data.load(TINY_SOURCE, "test", data_dir).take(1).map(lambda e: data.prepare(e, cfg, 0)).batch(1)

@@ -68,10 +68,6 @@ class PlainL1(methods.Method):
     row_names = {"train": "plain_l1"}
     export_order = ("train",)
 
-    def pipeline(self, s):
-        return data.PipelineConfig(hr_size=s.run.hr_size, scale=s.run.scale, degradation=s.run.degradation,
-                                   flip=s.run.augment, rotate=s.run.augment, edges=False)
-
     def test_sets(self, s):
         return [("faces", data.SOURCE, s.run.source_data)]
 

@@ -8,6 +8,7 @@ from isr_kd_tf import config, data, experiment, methods
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+from tests.conftest import pipeline
 
 
 @pytest.mark.slow
@@ -23,7 +24,7 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
             tr = ISRKDTrainer(g, build_discriminator(cfg.width, 32), copy_generator(g), "incremental")
             tr.compile(experiment.optimizer(cfg, 0.9, 0.999), experiment.optimizer(cfg, 0.9, 0.999))
             batch = data.finish({"hr": tf.cast(tf.random.uniform((4, 32, 32, 3), 0, 255), tf.uint8),
-                                 "domain": tf.constant([0, 1, 0, 1])}, data.PipelineConfig(hr_size=32))
+                                 "domain": tf.constant([0, 1, 0, 1])}, pipeline("isr_kd", hr_size=32))
             model = g
         else:
             from pkdn_tf import method as pkdn_method
@@ -33,7 +34,7 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
             tr.compile(optimizer=experiment.optimizer(cfg, 0.9, 0.99))
             batch = data.finish({"hr": tf.cast(tf.random.uniform((2, 32, 32, 3), 0, 255), tf.uint8),
                                  "parsing": tf.zeros((2, 32, 32), tf.uint8), "domain": tf.constant([0, 0])},
-                                methods.get("pkdn").pipeline(cfg))
+                                experiment.pipeline(cfg))
         assert model.compute_dtype == "bfloat16" and model.weights[0].dtype == "float32"
         before = [w.copy() for w in model.get_weights()]
         logs = tf.function(tr.train_step)(batch)

@@ -17,6 +17,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
 from isr_kd_tf import cluster, data, loop
+from tests.conftest import pipeline
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.optim import FusedAdam
@@ -26,9 +27,9 @@ from pkdn_tf.trainer import PKDNTrainer
 
 hr = tf.cast(tf.random.stateless_uniform((4, 32, 32, 3), (1, 2), 0, 255), tf.uint8)
 # replica 0 gets one source and one target sample, replica 1 two targets: unequal masks
-isr_batch = data.finish({"hr": hr, "domain": tf.constant([0, 1, 1, 1])}, data.PipelineConfig(hr_size=32))
+isr_batch = data.finish({"hr": hr, "domain": tf.constant([0, 1, 1, 1])}, pipeline("isr_kd", hr_size=32))
 pkdn_batch = data.finish({"hr": hr, "parsing": tf.zeros((4, 32, 32), tf.uint8), "domain": tf.zeros([4], tf.int32)},
-                         data.PipelineConfig(hr_size=32, edges=False, upsample_lr=True, parsing_encoding="color"))
+                         pipeline("pkdn", hr_size=32))
 
 def isr_kd(strategy):
     keras.utils.set_random_seed(0)

@@ -1,4 +1,4 @@
-"""Training and evaluation pipelines: crop, resize, augment, degrade, edges.
+"""Training and evaluation pipelines: crop, resize, augment, degrade, then the method's batch features.
 
 Per example only what depends on the image size runs (square centre crop,
 resize to HR); the rest runs per batch, vectorised, with stateless random
@@ -12,44 +12,51 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from isr_kd_tf.config import RunConfig
 from isr_kd_tf.data import degradation, sources
-from isr_kd_tf.data.parsing import attach_parsing, encode_parsing
 from isr_kd_tf.data.sources import without_autograph
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
-CARTOON_SETS = ("icartoonface", "avatar_faces")   # resized whole, never cropped (the official ISR-KD code)
-
-
-def crops(name):
-    """Whether a dataset's images get the square centre crop (every set but the cartoons)."""
-    return name.split("/")[0] not in CARTOON_SETS
+_RUN = RunConfig()     # the shared settings' defaults, declared once there
 
 
 @dataclasses.dataclass
 class PipelineConfig:
-    hr_size: int = 128
-    scale: int = 8
-    crop_size: int = 178          # CelebA-aligned crop: rows 20..197 of 218x178
-    degradation: str = "box"      # box (ISR-KD code) | bicubic (PKDN/DIC)
+    """The pipeline every method shares, and the method's own parts.
+
+    A run builds it with `from_run` (Method.pipeline): the shared fields come
+    from the run's settings, never re-declared; `features`, `whole_image_sets`
+    and `source_step` are the method's."""
+    hr_size: int = _RUN.hr_size
+    scale: int = _RUN.scale
+    degradation: str = _RUN.degradation
+    flip: bool = _RUN.augment      # horizontal flip, p = 0.5
+    rotate: bool = _RUN.augment    # rot90 by k = 1, 2, 3 (uniformly) with probability rotate_prob
+    rotate_prob: float = _RUN.rotate_prob
+    crop_size: int = 178           # CelebA-aligned crop: rows 20..197 of 218x178
     noise_sigma: float = 0.0
-    flip: bool = True             # horizontal flip, p = 0.5
-    rotate: bool = True           # rot90 by k = 1, 2, 3 (uniformly) with probability rotate_prob
-    rotate_prob: float = 0.5      # ISR-KD's code 0.5; KDFSRNet's 0.75 (k = 0, 1, 2, 3 each 1/4)
-    edges: bool = True            # Canny targets (ISR-KD)
-    edge_thresholds: str = "fixed"
-    upsample_lr: bool = False     # PKDN input: LR bicubic-upsampled to HR size
-    parsing_encoding: str = ""    # PKDN teacher input: "" (none) | color | onehot
-    parsing_net: str = ""         # labels datasets without maps (Keras model / SavedModel, 19 classes)
-    parsing_cache: str = ""       # where those labels are kept
     shuffle_buffer: int = 2048
+    features: object = None        # batch -> {name: tensor}: the method's fields, per batch after the degradation
+    whole_image_sets: tuple = ()   # datasets resized whole, never centre-cropped
+    source_step: object = None     # (dataset, name, split) -> dataset: the method's step on every loaded set
+
+    @classmethod
+    def from_run(cls, run, **method_parts):
+        """The run's shared settings (a config.RunConfig) plus the method's parts."""
+        return cls(hr_size=run.hr_size, scale=run.scale, degradation=run.degradation, flip=run.augment,
+                   rotate=run.augment, rotate_prob=run.rotate_prob, **method_parts)
+
+    def crops(self, name):
+        """Whether a dataset's images get the square centre crop."""
+        return name.split("/")[0] not in self.whole_image_sets
 
 
 def prepare(example, cfg, domain, crop=True):
     """Square centre crop (side min(crop_size, H, W)) and resize to HR.
 
-    crop=False resizes the whole image (cartoons: the official ISR-KD code
-    resizes whole iCartoonFace images; the crop is CelebA's alignment).
+    crop=False resizes the whole image (PipelineConfig.whole_image_sets; the
+    crop is CelebA's alignment).
     """
     img = example["image"]
     shape = tf.shape(img)
@@ -89,7 +96,7 @@ def augment(batch, seed, flip=True, rotate=True, rotate_prob=0.5):
 
 
 def finish(batch, cfg, seed=None, rows=None):
-    """Float HR, degraded LR, edge targets and the PKDN input for a batch.
+    """Float HR, degraded LR and the method's features (cfg.features) for a batch.
 
     rows=(start, stop): only those rows of `batch` are finished, with the
     random draws the whole batch gets, so that the shares of one global
@@ -107,28 +114,19 @@ def finish(batch, cfg, seed=None, rows=None):
     noise_seed = None if seed is None else seed + tf.constant([0, 1], seed.dtype)
     out["lr"] = degradation.degrade(hr, cfg.scale, cfg.degradation, cfg.noise_sigma, noise_seed,
                                     rows=None if rows is None else (rows[0], rows[1], full))
-    if cfg.edges:
-        for e in degradation.edge_targets(hr, cfg.scale, cfg.edge_thresholds):
-            out[f"edge_{e.shape[1]}"] = e
-    if cfg.upsample_lr:
-        out["lr_up"] = degradation.upsample_bicubic(out["lr"], [cfg.hr_size, cfg.hr_size])
-    if cfg.parsing_encoding and "parsing" in batch:
-        out["parsing_input"] = encode_parsing(batch["parsing"], cfg.parsing_encoding)
+    if cfg.features is not None:
+        out.update(cfg.features(out))
     return out
 
 
 def _load(name, split, cfg, data_dir):
-    """sources.load, plus parsing maps from --parsing_net where the source has none.
+    """sources.load, then the method's step on it (cfg.source_step).
 
     Folder images under half the HR size are skipped and named: upscaled,
     they would teach the network blur.
     """
     ds = sources.load(name, split, data_dir, min_side=cfg.hr_size // 2)
-    if cfg.parsing_net and "parsing" not in ds.element_spec:
-        if not cfg.parsing_cache:
-            raise UserError("--parsing_net needs a cache folder for its labels (--parsing_cache)")
-        ds = attach_parsing(ds, name, split, cfg.parsing_net, cfg.parsing_cache)
-    return ds
+    return ds if cfg.source_step is None else cfg.source_step(ds, name, split)
 
 
 def _check_count(name, split, n, available, flag):
@@ -194,7 +192,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
         keep_parsing &= "parsing" in ds.element_spec
         parts.append((ds, spec, n))
     for ds, spec, n in parts:
-        ds = ds.map(without_autograph(lambda ex, d=spec.domain, c=crops(spec.name): prepare(ex, cfg, d, c)),
+        ds = ds.map(without_autograph(lambda ex, d=spec.domain, c=cfg.crops(spec.name): prepare(ex, cfg, d, c)),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if not keep_parsing:
             ds = ds.map(without_autograph(lambda ex: {k: v for k, v in ex.items() if k != "parsing"}))
@@ -223,7 +221,7 @@ def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
     ds = _load(name, split, cfg, data_dir)
     if limit:
         ds = ds.take(limit)
-    ds = ds.map(without_autograph(lambda ex: prepare(ex, cfg, domain, crops(name))),
+    ds = ds.map(without_autograph(lambda ex: prepare(ex, cfg, domain, cfg.crops(name))),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     ds = ds.map(without_autograph(lambda b: finish(b, cfg)), num_parallel_calls=tf.data.AUTOTUNE)

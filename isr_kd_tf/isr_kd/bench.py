@@ -11,6 +11,7 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     import tensorflow as tf
     from isr_kd_tf import data
     from isr_kd_tf.isr_kd.discriminator import build_discriminator
+    from isr_kd_tf.isr_kd.method import EdgeTargets
     from isr_kd_tf.isr_kd.generator import build_generator
     from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
     from isr_kd_tf.optim import FusedAdam
@@ -18,7 +19,7 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     peak = peak or peak_matmul_gflops()
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
-                        data.PipelineConfig(hr_size=hr_size))
+                        data.PipelineConfig(hr_size=hr_size, features=EdgeTargets(8, "fixed")))
 
     def make_step():
         keras.utils.set_random_seed(0)

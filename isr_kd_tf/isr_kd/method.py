@@ -5,6 +5,7 @@ Stages: pretrain (G_S), incremental (with distillation), finetune (no
 distillation: Cartoon-CelebA-1). Scored on both domains, RGB, no crop.
 """
 
+import dataclasses
 import logging
 import os
 
@@ -108,6 +109,17 @@ def image_grid(batch, generator, teacher, n=4):
     return visualize.grid(rows, 96, labels)
 
 
+@dataclasses.dataclass(frozen=True)
+class EdgeTargets:
+    """ISR-KD's batch features: Canny edge maps of HR at the edge blocks' three scales (edge_32,
+    edge_64, edge_128 at 128 HR)."""
+    scale: int
+    thresholds: str
+
+    def __call__(self, batch):
+        return {f"edge_{e.shape[1]}": e for e in data.edge_targets(batch["hr"], self.scale, self.thresholds)}
+
+
 class ISRKD(methods.Method):
     name = "isr_kd"
     config = ISRKDConfig
@@ -119,6 +131,7 @@ class ISRKD(methods.Method):
     samples_per_set = 3
     benchmarks_module = "isr_kd_tf.isr_kd.bench"
     claims_module = "isr_kd_tf.isr_kd.claims"
+    whole_image_sets = ("icartoonface", "avatar_faces")   # the official code resizes whole cartoon images
 
     def check(self, s):
         if s.run.scale != 8:
@@ -130,11 +143,11 @@ class ISRKD(methods.Method):
             logging.warning("identity loss is OFF: no --identity_net given (a face-embedding Keras model or "
                             "SavedModel)")
 
-    def pipeline(self, s):
-        run = s.run
-        return data.PipelineConfig(hr_size=run.hr_size, scale=run.scale, degradation=run.degradation,
-                                   edge_thresholds=s.paper.edge_thresholds, flip=run.augment, rotate=run.augment,
-                                   rotate_prob=run.rotate_prob)
+    def batch_features(self, s):
+        return EdgeTargets(s.run.scale, s.paper.edge_thresholds)
+
+    def preview_columns(self, s, batch):
+        return {f"edge {k.split('_')[1]}": batch[k].numpy() for k in edge_target_keys(batch)}
 
     def test_sets(self, s):
         return [("source", data.SOURCE, s.run.source_data), ("target", data.TARGET, s.paper.target_data)]

@@ -13,7 +13,7 @@ from isr_kd_tf.isr_kd import method as isr_method
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.isr_kd.trainer import ISRKDTrainer
-from tests.conftest import TINY_SOURCE, TINY_TARGET
+from tests.conftest import TINY_SOURCE, TINY_TARGET, pipeline
 
 
 def _params(model):
@@ -125,7 +125,7 @@ def test_identity_network_loads_and_its_loss_trains_the_generator(tmp_path, kind
     g = build_generator(0.0625, lr_size=4)
     tr = ISRKDTrainer(g, build_discriminator(0.0625, 32), None, "pretrain", identity_net=net)
     tr.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-    batch = data.finish({"hr": tf.cast(x, tf.uint8), "domain": tf.constant([0, 0])}, data.PipelineConfig(hr_size=32))
+    batch = data.finish({"hr": tf.cast(x, tf.uint8), "domain": tf.constant([0, 0])}, pipeline("isr_kd", hr_size=32))
     logs = tr.train_step(batch)
     assert float(logs["identity"]) > 0
     assert net.trainable_variables == []
