@@ -121,7 +121,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")
     flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the one the "
                         "first work directory's method compares with in its own results).")
-    flags.DEFINE_string("similarity_to", "", "Score every model's outputs against this model's (Table II).")
+    flags.DEFINE_string("similarity_to", "", "Score every model's outputs against this model's (how alike two models are).")
     flags.DEFINE_string("fid_graph", "", "TF-FID Inception graph (classify_image_graph_def.pb of "
                         "inception-2015-12-05.tgz) for FID; default: " + fid.GRAPH_CACHE + " if present.")
     flags.DEFINE_string("inception_weights", "", "Fallback FID network when there is no --fid_graph: Keras "

@@ -142,7 +142,7 @@ def main(argv):
 if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Training work directory.", required=True)
     flags.DEFINE_string("output", None, "SavedModel directory to write.", required=True)
-    flags.DEFINE_string("stage", "", "Stage to export (default: incremental / student).")
+    flags.DEFINE_string("stage", "", "Stage to export (default: the first trained stage of the method's export order).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the stage's newest.")
-    flags.DEFINE_bool("onnx", False, "Also write model.onnx (ISR-KD; needs the [onnx] extra).")
+    flags.DEFINE_bool("onnx", False, "Also write model.onnx, for methods that offer it (needs the [onnx] extra).")
     app.run(main)

@@ -14,8 +14,8 @@ from isr_kd_tf.errors import run_main
 flags.DEFINE_string("output", "preview.png", "PNG file to write (one row per example).")
 flags.DEFINE_integer("n", 4, "Examples shown per domain.")
 flags.DEFINE_string("data_dir", None, "tfds data dir (default: ~/tensorflow_datasets).")
-flags.DEFINE_string("source", "synthetic_faces", "Real-face dataset to show (a tfds name or folder:PATH).")
-flags.DEFINE_string("target", "avatar_faces", "Cartoon dataset to show (a tfds name or folder:PATH).")
+flags.DEFINE_string("source", "synthetic_faces", "First dataset to show (the source domain; a tfds name or folder:PATH).")
+flags.DEFINE_string("target", "avatar_faces", "Second dataset to show (the target domain; a tfds name or folder:PATH).")
 flags.DEFINE_string("method", config.RunConfig.method, "Whose pipeline: its degradation and its own batch features.")
 FLAGS = flags.FLAGS
 

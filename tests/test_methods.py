@@ -213,6 +213,40 @@ def test_the_core_imports_no_paper_and_never_switches_on_a_method_name():
                 assert not names & set(constants), f"{module}:{node.lineno} compares with a method name"
 
 
+PAPER_WORDS = ("edge_", "lr_up", "parsing_input", "pretrained", "teacher", "student", "table ii", "isr-kd", "pkdn",
+               "cartoon", "icartoonface")
+
+
+def _code_strings(path):
+    """(line, text) of every string constant in a file's code (docstrings left out: they may explain)."""
+    tree = ast.parse(open(path).read())
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_the_core_names_no_paper_concept():
+    """The shared modules (everything but the settings' help, the data sets and the papers' own packages)
+    name no paper's batch field, row, table or domain: methods contribute those through their hooks."""
+    shared = [p for m, p in _modules().items() if m.startswith("isr_kd_tf") and not m.startswith("isr_kd_tf.isr_kd")
+              and not m.startswith("isr_kd_tf.data") or m == "isr_kd_tf.data.pipeline"]
+    shared = [p for p in shared if not p.endswith("config.py")]
+    assert len(shared) > 20
+    found = [f"{os.path.relpath(p, ROOT)}:{line}: {text[:60]!r}" for p in shared for line, text in _code_strings(p)
+             if any(w in text.lower() for w in PAPER_WORDS)]
+    assert not found, found
+
+
+def test_the_example_method_gets_every_shared_pipeline_setting():
+    """The shared pipeline is built by the core from the run's settings: a method cannot forget one."""
+    s = config.make(method="plain_l1", rotate_prob=0.9, hr_size=48, degradation="bicubic", augment=False)
+    cfg = experiment.pipeline(s)
+    assert (cfg.rotate_prob, cfg.hr_size, cfg.degradation, cfg.flip, cfg.rotate) == (0.9, 48, "bicubic", False, False)
+    assert cfg.features is None and cfg.source_step is None
+
+
 @pytest.mark.parametrize("method,stage,extra", [
     ("isr_kd", "pretrain", dict(target_data=TINY_TARGET, source_count=4, target_count=4)),
     ("pkdn", "teacher", dict(pfb_per_stage=1, student_blocks=1))])
