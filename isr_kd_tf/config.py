@@ -15,9 +15,35 @@ from isr_kd_tf import methods
 from isr_kd_tf.errors import UserError
 
 
-def setting(default, help, choices=None):
-    """A config field with its flag's help text (and its choices, which make it an enum flag)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def setting(default, help, choices=None, minimum=None, maximum=None, positive=False):
+    """A config field with its flag's help text and what `validate` checks: its choices (which make it
+    an enum flag), its bounds, or that it is positive."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum,
+                                                        "maximum": maximum, "positive": positive})
+
+
+def problems(part):
+    """One line for each field of a settings dataclass outside its choices or bounds."""
+    out = []
+    for f in dataclasses.fields(part):
+        value, meta = getattr(part, f.name), f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            out.append(f"--{f.name}={value!r}: use {' or '.join(meta['choices'])}")
+        elif meta.get("positive") and not value > 0:
+            out.append(f"--{f.name} must be positive (got {value})")
+        elif meta.get("minimum") is not None and value < meta["minimum"]:
+            out.append(f"--{f.name} must be at least {meta['minimum']} (got {value})")
+        elif meta.get("maximum") is not None and value > meta["maximum"]:
+            out.append(f"--{f.name} must be at most {meta['maximum']} (got {value})")
+    return out
+
+
+def validate(s):
+    """Every run and method setting against the choices and bounds declared beside it: a UserError
+    naming the first that is out (before any work)."""
+    found = problems(s.run) + problems(s.paper)
+    if found:
+        raise UserError(found[0])
 
 
 @dataclasses.dataclass
@@ -36,53 +62,54 @@ class RunConfig:
     source_data: str = setting("celeb_a", "Real-face dataset (ISR-KD's old domain, PKDN's only one): a tfds name "
                                "(celeb_a, synthetic_faces, celeba_dic, helen, celebamask_hq; /tiny etc. for a size) "
                                "or folder:PATH.")
-    eval_limit: int = setting(0, "Test images per test set (0 = all).")
+    eval_limit: int = setting(0, "Test images per test set (0 = all).", minimum=0)
     width: float = setting(1.0, "Channel-width multiplier of every network (1 = the papers'; 0.125 etc. for CPU "
-                           "runs).")
-    hr_size: int = setting(128, "HR image side in pixels (both papers: 128).")
-    scale: int = setting(8, "Super-resolution factor (both papers: 8).")
+                           "runs).", positive=True)
+    hr_size: int = setting(128, "HR image side in pixels (both papers: 128).", minimum=1)
+    scale: int = setting(8, "Super-resolution factor (both papers: 8).", minimum=1)
     degradation: str = setting("box", "How LR is made: box (the official ISR-KD code's cascaded x0.5 bilinear = an "
                                "8x8 mean) or bicubic (anti-aliased, the PKDN / DIC protocol).", ("box", "bicubic"))
     augment: bool = setting(True, "Random horizontal flip (p = 0.5) and rot90 of training batches.")
     rotate_prob: float = setting(0.5, "Chance of a rot90 by 90/180/270 degrees (uniform among them): 0.5 as the "
-                                 "ISR-KD code, 0.75 as KDFSRNet (k = 0..3 each 1/4).")
-    learning_rate: float = setting(1e-4, "Adam learning rate of every network (both papers: 1e-4).")
+                                 "ISR-KD code, 0.75 as KDFSRNet (k = 0..3 each 1/4).", minimum=0.0, maximum=1.0)
+    learning_rate: float = setting(1e-4, "Adam learning rate of every network (both papers: 1e-4).", positive=True)
     lr_schedule: str = setting("constant", "Learning rate over a stage: constant (both papers) or cosine (from "
                                "--learning_rate down to 0 over the stage's own steps; the bundled-domain protocol).",
                                ("constant", "cosine"))
-    epsilon: float = setting(1e-8, "Adam epsilon (both papers: 1e-8).")
+    epsilon: float = setting(1e-8, "Adam epsilon (both papers: 1e-8).", positive=True)
     epsilon_placement: str = setting("tf", "Where Adam adds epsilon: tf (to sqrt(v) before bias correction: "
                                      "TensorFlow, the official ISR-KD code) or torch (to sqrt(v_hat) after it: "
                                      "PyTorch, the official KDFSRNet code).", ("tf", "torch"))
-    batch_size: int = setting(1, "Images per training step (ISR-KD code: 1; KDFSRNet: 8).")
-    epochs: int = setting(200, "Training epochs per stage (ISR-KD code: 200; KDFSRNet: 400).")
-    steps_per_epoch: int = setting(0, "Steps per epoch (0 = training images / batch size).")
-    checkpoint_every: int = setting(1000, "Steps between checkpoints (a run resumes from the newest).")
-    keep_checkpoints: int = setting(3, "Checkpoints kept per stage.")
-    log_every: int = setting(50, "Steps between TensorBoard summaries (losses, image grids, validation).")
-    val_images: int = setting(32, "Validation images per test set scored every --log_every steps (0 = off).")
+    batch_size: int = setting(1, "Images per training step (ISR-KD code: 1; KDFSRNet: 8).", minimum=1)
+    epochs: int = setting(200, "Training epochs per stage (ISR-KD code: 200; KDFSRNet: 400).", minimum=1)
+    steps_per_epoch: int = setting(0, "Steps per epoch (0 = training images / batch size).", minimum=0)
+    checkpoint_every: int = setting(1000, "Steps between checkpoints (a run resumes from the newest).", minimum=1)
+    keep_checkpoints: int = setting(3, "Checkpoints kept per stage.", minimum=1)
+    log_every: int = setting(50, "Steps between TensorBoard summaries (losses, image grids, validation).", minimum=1)
+    val_images: int = setting(32, "Validation images per test set scored every --log_every steps (0 = off).", minimum=0)
     seed: int = setting(0, "Seed of weights, data selection, shuffling and augmentation.")
     deterministic: bool = setting(False, "Deterministic TensorFlow ops: a resumed run equals an uninterrupted one "
                                   "bit for bit (slower).")
-    jit_compile: bool = setting(False, "XLA-compile the training step (set by --jit; on this kind of CPU graph mode "
-                                "with oneDNN is faster).")
+    jit: str = setting("auto", "XLA for the training step: auto (on only where a GPU is present; on this kind "
+                       "of CPU graph mode with oneDNN is faster), on or off.", ("auto", "on", "off"))
     strategy: str = setting("default", "default (one device), mirrored (every local GPU, or the logical CPUs) or "
                             "multi_worker (the machines of TF_CONFIG; python -m isr_kd_tf.launch starts them on one).",
                             ("default", "mirrored", "multi_worker"))
     cluster_timeout: float = setting(300.0, "Seconds a --strategy=multi_worker worker waits for the others to start "
-                                     "before it stops, naming those that do not answer.")
+                                     "before it stops, naming those that do not answer.", positive=True)
     mixed_precision: bool = setting(False, "Compute in bfloat16 on a CPU, float16 with loss scaling on a GPU; "
                                     "variables and losses stay float32.")
-    eval_crop_border: int = setting(0, "Pixels cropped from each border before PSNR/SSIM (ISR-KD: 0; PKDN: 8).")
+    eval_crop_border: int = setting(0, "Pixels cropped from each border before PSNR/SSIM (ISR-KD: 0; PKDN: 8).", minimum=0)
     eval_quantize: bool = setting(True, "Clip and round SR to uint8 values before scoring, as a saved image is.")
     fid_graph: str = setting("", "TF-FID Inception graph for FID (classify_image_graph_def.pb of "
                              "inception-2015-12-05.tgz; default: ~/.keras/models/ if there).")
     inception_weights: str = setting("", "Fallback FID network without --fid_graph: Keras InceptionV3 'notop' .h5; "
                                      "its FID is labelled and not comparable with published ones.")
     eval_jpeg_quality: int = setting(0, "Score SR and HR after a JPEG round trip at this quality (the official "
-                                     "ISR-KD test.py: 95); 0 = off.")
+                                     "ISR-KD test.py: 95); 0 = off.", minimum=0)
     eval_y_channel: bool = setting(False, "PSNR/SSIM on the BT.601 Y channel (PKDN) instead of RGB (ISR-KD).")
-    verbose: int = setting(1, "Keras progress bar: 0 none, 1 a live bar, 2 one line per epoch.")
+    verbose: int = setting(1, "Keras progress bar: 0 none, 1 a live bar, 2 one line per epoch.", minimum=0,
+                           maximum=2)
 
 
 def names(config_class):

@@ -27,22 +27,7 @@ WEIGHTS = "model.weights.h5"       # a finished stage's network, in its stage fo
 def check(s):
     """Rejects contradictory or out-of-range settings before any work, one line each."""
     run = s.run
-    for name in ("batch_size", "epochs", "hr_size", "scale", "checkpoint_every", "log_every", "keep_checkpoints"):
-        if getattr(run, name) < 1:
-            raise UserError(f"--{name} must be at least 1 (got {getattr(run, name)})")
-    for name in ("steps_per_epoch", "eval_limit", "val_images"):
-        if getattr(run, name) < 0:
-            raise UserError(f"--{name} must not be negative (got {getattr(run, name)})")
-    if not 0 <= run.rotate_prob <= 1:
-        raise UserError(f"--rotate_prob must be in [0, 1] (got {run.rotate_prob})")
-    if run.width <= 0:
-        raise UserError(f"--width must be positive (got {run.width})")
-    if run.strategy not in ("default", "mirrored", "multi_worker"):
-        raise UserError(f"--strategy={run.strategy!r}: use default, mirrored or multi_worker")
-    if run.cluster_timeout <= 0:
-        raise UserError(f"--cluster_timeout must be positive (got {run.cluster_timeout})")
-    if run.learning_rate <= 0:
-        raise UserError(f"--learning_rate must be positive (got {run.learning_rate})")
+    config.validate(s)
     if run.hr_size % run.scale:
         raise UserError(f"--hr_size={run.hr_size} is not a multiple of --scale={run.scale}")
     if not run.stages:

@@ -253,8 +253,13 @@ class StageLog:
 def compiled_step(cfg, strategy, trainer):
     """The distributed train step as one graph (autograph off: steps are plain TensorFlow, and
     converting them only cost start-up time)."""
-    return tf.function(distributed_step(strategy, trainer), jit_compile=cfg.jit_compile, reduce_retracing=True,
+    return tf.function(distributed_step(strategy, trainer), jit_compile=uses_xla(cfg.jit), reduce_retracing=True,
                        autograph=False)
+
+
+def uses_xla(jit):
+    """--jit: on, off, or auto (on only where a GPU is present)."""
+    return {"on": True, "off": False}.get(jit, bool(tf.config.list_physical_devices("GPU")))
 
 
 def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,

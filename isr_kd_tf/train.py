@@ -42,8 +42,6 @@ def define(config_class, owner):
 define(config.RunConfig, "")
 for _method in methods.available().values():
     define(_method.config, _method.name)
-flags.DEFINE_string("jit", "auto", "XLA for the training step: auto (on only with a GPU), on or off; overrides "
-                    "--jit_compile.")
 
 
 def define_named_method(argv):
@@ -68,10 +66,6 @@ def settings_from_flags():
         elif FLAGS[flag].present:
             raise UserError(f"--{flag} is a setting of --method={owner}, not of --method={name}")
     values["stages"] = tuple(values["stages"])
-    if FLAGS.jit != "auto" or not FLAGS["jit_compile"].present:
-        import tensorflow as tf
-        values["jit_compile"] = {"on": True, "off": False}.get(
-            FLAGS.jit, bool(tf.config.list_physical_devices("GPU")))
     return config.make(**values)
 
 

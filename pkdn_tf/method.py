@@ -99,19 +99,8 @@ class PKDN(methods.Method):
                     "convert faithfully); use the SavedModel")
 
     def check(self, s):
-        p = s.paper
-        if p.teacher_arch not in ("pkdn", "kdfsrnet"):
-            raise UserError(f"--teacher_arch={p.teacher_arch!r}: use pkdn or kdfsrnet")
-        if p.weight_init not in models.WEIGHT_INITS:
-            raise UserError(f"--weight_init={p.weight_init!r}: use {' or '.join(models.WEIGHT_INITS)}")
-        parsing_lib.channels(p.parsing_encoding)
         if s.run.hr_size % 16:
             raise UserError(f"--hr_size={s.run.hr_size}: PKDN halves the size four times; use a multiple of 16")
-        for name in ("pfb_per_stage", "student_blocks"):
-            if getattr(p, name) < 1:
-                raise UserError(f"--{name} must be at least 1 (got {getattr(p, name)})")
-        if p.distill_epochs < 0 or p.lambda_ts < 0 or p.lambda_fs < 0 or p.train_count < 0:
-            raise UserError("--distill_epochs, --lambda_ts, --lambda_fs and --train_count must not be negative")
 
     def batch_features(self, s):
         return NetworkInputs(s.run.hr_size, s.paper.parsing_encoding)

@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from isr_kd_tf.layers import BuildOnCall
+from pkdn_tf.config import WEIGHT_INITS
 
 N_FEATS = 64
 STAGES = 9              # 4 encoder stages, the bottleneck, 4 decoder stages
@@ -245,7 +246,6 @@ def Teacher(parsing_channels=3, blocks=2, pfb=True, ffb=True, ffb_outer_residual
     return FaceSRNet("rcag", rcag_blocks, parsing_channels, True, ffb, ffb_outer_residual, n_feats, **kwargs)
 
 
-WEIGHT_INITS = ("torch", "keras")
 
 
 def torch_default_init(model, seed=0):

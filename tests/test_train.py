@@ -93,6 +93,39 @@ def test_every_flag_explains_itself(module):
         from isr_kd_tf import config, methods
         installed = [methods.get(ep.name) for ep in importlib.metadata.entry_points(group=methods.ENTRY_POINTS)]
         every = {f.name for c in [config.RunConfig] + [m.config for m in installed] for f in dataclasses.fields(c)}
-        assert set(own) == every | {"jit"}
+        assert set(own) == every                  # every flag is a setting (--jit too)
         assert "(Table III: 5, 10, 15; chosen 5)" in own["alpha"]
         assert "<box|bicubic>" in out.stdout      # choices are listed and enforced
+
+
+def _out_of_bounds(meta, default):
+    """A value the field's declaration forbids, or None when it declares nothing."""
+    if meta.get("choices"):
+        return type(default)("not-a-choice") if isinstance(default, str) else None
+    if meta.get("positive"):
+        return type(default)(0)
+    if meta.get("maximum") is not None:
+        return type(default)(meta["maximum"] + 1)
+    if meta.get("minimum") is not None:
+        return type(default)(meta["minimum"] - 1)
+    return None
+
+
+def test_every_declared_bound_and_choice_is_checked_by_the_one_validator():
+    """Each setting's bounds sit beside it (config.setting); experiment.check refuses a value outside
+    them in one line naming the flag, for the run's settings and every method's."""
+    import dataclasses
+    from isr_kd_tf import config, experiment, methods
+    from isr_kd_tf.errors import UserError
+    checked = 0
+    for method in methods.available().values():
+        for part in (config.RunConfig, method.config):
+            for f in dataclasses.fields(part):
+                bad = _out_of_bounds(f.metadata, f.default)
+                if bad is None:
+                    continue
+                s = config.make(method=method.name, stages=(method.stages[0],), **{f.name: bad})
+                with pytest.raises(UserError, match=f"^--{f.name}"):
+                    experiment.check(s)
+                checked += 1
+    assert checked > 40

@@ -136,9 +136,6 @@ class ISRKD(methods.Method):
     def check(self, s):
         if s.run.scale != 8:
             raise UserError("--scale: the ISR-KD generator is x8 (three x2 stages)")
-        for name in ("source_count", "target_count"):
-            if getattr(s.paper, name) < 0:
-                raise UserError(f"--{name} must not be negative (got {getattr(s.paper, name)})")
         if not s.paper.identity_net:
             logging.warning("identity loss is OFF: no --identity_net given (a face-embedding Keras model or "
                             "SavedModel)")

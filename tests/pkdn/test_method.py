@@ -25,6 +25,9 @@ def _cfg(tmp_path, data_dir, **kw):
     (dict(parsing_encoding="rgb"), "parsing_encoding"),
     (dict(teacher_arch="fsrnet"), "teacher_arch"),
     (dict(alpha=5.0), "--alpha is a setting of --method=isr_kd"),
+    (dict(pfb_per_stage=0), "--pfb_per_stage must be at least 1"),
+    (dict(lambda_fs=-1.0), "--lambda_fs must be at least 0"),
+    (dict(weight_init="xavier"), "--weight_init='xavier': use torch or keras"),
 ])
 def test_bad_pkdn_settings_are_rejected_before_work(tmp_path, kw, message):
     with pytest.raises(UserError, match=message):
