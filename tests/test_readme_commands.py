@@ -19,12 +19,29 @@ from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
 SMOKE = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--epochs=1", "--steps_per_epoch=2", "--eval_limit=2",
          "--val_images=0", "--checkpoint_every=2", "--verbose=0", f"--source_data={TINY_SOURCE}"]
-ISR_KD = ["flags/isr_kd/celeba_pretrain.cfg"] + [f"flags/isr_kd/cartoon_celeba_{i}.cfg" for i in range(1, 6)] + sorted(
-    glob.glob("flags/isr_kd/ablation_*.cfg", root_dir=ROOT)) + ["flags/isr_kd/cross_cartoon_to_celeba.cfg",
-                                                                "flags/isr_kd/extended.cfg"]
+ISR_KD = ["flags/isr_kd/celeba_pretrain.cfg", "flags/isr_kd/cartoon_celeba_1.cfg", "flags/isr_kd/cartoon_celeba_2.cfg",
+          "flags/isr_kd/ablation_alpha15_beta004.cfg", "flags/isr_kd/cross_cartoon_to_celeba.cfg",
+          "flags/isr_kd/extended.cfg"]
 PKDN = ["flags/pkdn/demo.cfg", "flags/pkdn/celeba_teacher.cfg", "flags/pkdn/celeba_student.cfg",
-        "flags/pkdn/helen_teacher.cfg", "flags/pkdn/helen_student.cfg", "flags/pkdn/ablation_no_ffb.cfg",
-        "flags/pkdn/ablation_no_pfb_ffb.cfg", "flags/pkdn/kdfsrnet.cfg"]
+        "flags/pkdn/ablation_no_ffb.cfg", "flags/pkdn/ablation_no_pfb_ffb.cfg", "flags/pkdn/kdfsrnet.cfg"]
+# Flagfiles whose smoke-size training would repeat another's exactly: each differs from its twin only in
+# settings the smoke run overrides (counts, the dataset) or in loss weights, and a flagfile is not trained
+# twice; test_train.py parses and checks every one of them.
+TWINS = {
+    "flags/isr_kd/cartoon_celeba_3.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "source_count"}),
+    "flags/isr_kd/cartoon_celeba_4.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "target_count"}),
+    "flags/isr_kd/cartoon_celeba_5.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "source_count",
+                                                                                "target_count"}),
+    "flags/isr_kd/ablation_alpha5_beta001.cfg": ("flags/isr_kd/ablation_alpha15_beta004.cfg", {"workdir", "alpha",
+                                                                                              "beta"}),
+    "flags/isr_kd/ablation_alpha5_beta004.cfg": ("flags/isr_kd/ablation_alpha15_beta004.cfg", {"workdir", "alpha"}),
+    "flags/isr_kd/ablation_alpha5_beta008.cfg": ("flags/isr_kd/ablation_alpha15_beta004.cfg", {"workdir", "alpha",
+                                                                                              "beta"}),
+    "flags/isr_kd/ablation_alpha10_beta008.cfg": ("flags/isr_kd/ablation_alpha15_beta004.cfg", {"workdir", "alpha",
+                                                                                               "beta"}),
+    "flags/pkdn/helen_teacher.cfg": ("flags/pkdn/celeba_teacher.cfg", {"workdir", "source_data"}),
+    "flags/pkdn/helen_student.cfg": ("flags/pkdn/celeba_student.cfg", {"workdir", "init_from", "source_data"}),
+}
 
 
 def test_the_chains_cover_every_flagfile():
@@ -32,7 +49,15 @@ def test_the_chains_cover_every_flagfile():
     included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg",
                 "flags/bundled/pkdn.cfg"}
     zoo_recipes = {p for p in every if p.startswith("flags/zoo/")}      # run by tests/test_zoo.py
-    assert zoo_recipes and every - included - zoo_recipes == set(ISR_KD) | set(PKDN) | {"flags/demo.cfg"}
+    assert zoo_recipes and every - included - zoo_recipes == set(ISR_KD) | set(PKDN) | set(TWINS) | {"flags/demo.cfg"}
+
+
+def test_a_flagfile_left_untrained_differs_from_its_trained_twin_only_where_it_says():
+    from isr_kd_tf.config import read_flagfile
+    for flagfile, (twin, settings) in TWINS.items():
+        a, b = read_flagfile(os.path.join(ROOT, flagfile)), read_flagfile(os.path.join(ROOT, twin))
+        assert twin in ISR_KD + PKDN
+        assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == settings, flagfile
 
 
 def _flag(flagfile, name, cwd):
