@@ -9,7 +9,6 @@ import tensorflow as tf
 from PIL import Image
 
 from isr_kd_tf import data
-from isr_kd_tf.data import face_parsing_sets
 from isr_kd_tf.data.parsing import PALETTE, attach_parsing, cache_folder, encode_parsing, label_faces
 from isr_kd_tf.errors import UserError
 
@@ -35,9 +34,14 @@ def test_celeba_dic_needs_its_lists_then_crops_by_the_boxes(tmp_path):
     assert [data.num_examples("celeba_dic", s, str(tmp_path)) for s in ("train", "validation", "test")] == [2, 1, 1]
     ex = next(iter(data.load("celeba_dic", "test", str(tmp_path))))
     assert ex["image"].shape == (128, 128, 3) and "parsing" not in ex
-    src = np.asarray(Image.open(root / "img_celeba" / "000003.jpg"))
-    want = face_parsing_sets.crop_resize(src, (10, 10, 30, 30))
+    # DIC's _crop_resize, written out here (paper-details §2.2): PIL crop of the box, PIL BICUBIC to 128
+    # (the stored image is a lossless PNG of that, so it is the same to the last bit)
+    want = np.asarray(Image.open(root / "img_celeba" / "000003.jpg").crop((10, 10, 30, 30)).resize((128, 128),
+                                                                                                  Image.BICUBIC))
     np.testing.assert_array_equal(ex["image"].numpy(), want)
+    # the box [5, 45] of the first training image is clipped to the 50 x 60 image, never padded
+    train = next(iter(data.load("celeba_dic", "train", str(tmp_path))))
+    assert train["image"].shape == (128, 128, 3)
 
 
 def test_helen_maps_its_labels_to_bisenet_classes(tmp_path):

@@ -38,7 +38,16 @@ def test_teacher_variants_differ_where_the_ablations_say():
     def n(**kw):
         return models.build(models.Teacher(n_feats=16, **kw), 32).count_params()
     full, no_ffb, no_pfb_ffb = n(), n(ffb=False), n(pfb=False, ffb=False)
-    assert full > no_ffb != no_pfb_ffb
+    # counted by hand at 16 channels (conv k x k, a -> b: k*k*a*b + b; the gates' reductions 4 and 16)
+    c = 16
+    conv3, conv1 = (lambda a, b: 9 * a * b + b), (lambda a, b: a * b + b)
+    pooled_gate = c * (c // 4) + c // 4 + (c // 4) * c + c                     # two dense layers
+    ffb = 2 * 2 * conv3(c, c) + pooled_gate                                    # two residual blocks, the gate
+    pfb = conv3(c, c) + conv3(3, c) + conv3(2 * c, c) + conv1(c, 2 * c) + conv1(2 * c, c) + pooled_gate \
+        + conv1(2 * c, c)                                                      # projections, fuse, gates, merge
+    rcab = 2 * conv3(c, c) + conv1(c, 1) + conv1(1, c)
+    assert full - no_ffb == 4 * ffb                                            # one FFB per decoder stage
+    assert no_pfb_ffb - no_ffb == 9 * (6 * rcab - 2 * pfb)                     # 2 PFBs -> 6 RCABs, 9 stages
     one_hot = models.build(models.Teacher(parsing_channels=19, n_feats=16), 32)
     assert one_hot.count_params() > full
     s = models.build(models.Student(ffb=True, n_feats=16), 32)
