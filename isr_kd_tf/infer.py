@@ -120,11 +120,7 @@ def face_photo(sr_fn, photo, target, compare, det, lr_side, scale):
     if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
         raise UserError(f"{target}: a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
                         "downscale or crop it first")
-    found = faces.detect(_for_detection(photo), det)
-    k = _detection_zoom(photo)
-    for f in found:
-        f.landmarks = f.landmarks / k
-        f.box = tuple(int(round(v / k)) for v in f.box)
+    found = detect_faces(photo, det)
     result = faces.restore(photo, found, sr_fn, lr_side, scale)
     notes = [f"face {i + 1} at {f.box[:2]}: {n}" for i, (f, n) in enumerate(result.faces) if n]
     pasted = len(result.crops)
@@ -147,10 +143,19 @@ def _detection_zoom(photo, smallest=512):
     return max(1, int(np.ceil(smallest / min(photo.shape[:2]))))
 
 
-def _for_detection(photo):
+def detect_faces(photo, det):
+    """The faces of a photograph, found on it enlarged by a whole factor where it is small, in the
+    photograph's own coordinates."""
     import cv2
+    from isr_kd_tf import faces
     k = _detection_zoom(photo)
-    return photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k), interpolation=cv2.INTER_CUBIC)
+    seen = photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k),
+                                           interpolation=cv2.INTER_CUBIC)
+    found = faces.detect(seen, det)
+    for f in found:
+        f.landmarks = f.landmarks / k
+        f.box = tuple(int(round(v / k)) for v in f.box)
+    return found
 
 
 FLAGS = flags.FLAGS

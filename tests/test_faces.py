@@ -43,12 +43,8 @@ def det():
 
 
 def _found(photo, det):
-    from isr_kd_tf.infer import _detection_zoom, _for_detection
-    found = faces.detect(_for_detection(photo), det)
-    k = _detection_zoom(photo)
-    for f in found:
-        f.landmarks, f.box = f.landmarks / k, tuple(int(round(v / k)) for v in f.box)
-    return found
+    from isr_kd_tf.infer import detect_faces
+    return detect_faces(photo, det)
 
 
 def test_the_astronaut_s_face_is_found_where_it_is(det):
