@@ -25,8 +25,8 @@ SMALL = ["--width=0.0625", "--hr_size=32", "--batch_size=4", "--epochs=1", "--ev
          "--verbose=0", "--deterministic", f"--source_data={TINY_SOURCE}", "--cluster_timeout=120"]
 ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_from=", f"--target_data={TINY_TARGET}",
           "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
-PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--init_from=", "--steps_per_epoch=30", "--distill_epochs=1",
-        "--checkpoint_every=10", "--pfb_per_stage=1", "--student_blocks=1"]
+PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--init_from=", "--steps_per_epoch=12",
+        "--distill_epochs=1", "--checkpoint_every=4", "--pfb_per_stage=1", "--student_blocks=1"]
 PLAIN = ["--method=tests.test_methods", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
 # Deadlines bound a hang, they do not measure speed: a multi-worker run may take WORKERS_PER_SINGLE times the
 # single-process run it is compared with (one CPU thread per worker, plus joining), and a run with no
@@ -133,13 +133,14 @@ def _kill_one_and_check_the_other_stops(args, workdir, data_dir, addresses, logd
 
 @pytest.mark.parametrize("args,stages,first_checkpoint", [
     (ISR_KD, ("pretrain", "incremental"), "pretrain/checkpoints/ckpt-4.index"),
-    (PKDN, ("teacher", "student"), "teacher/checkpoints/ckpt-10.index")], ids=["isr_kd", "pkdn"])
+    (PKDN, ("teacher", "student"), None)], ids=["isr_kd", "pkdn"])
 @pytest.mark.slow
 def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(args, stages, first_checkpoint,
                                                                              tmp_path, data_dir):
     """1) The chief's weights after every stage equal a single process on the same global batches;
     only the chief writes. 2) Kill worker 1 after the first checkpoint: the chief stops within the
-    heartbeat with one line; both restarted with the same command resume and end bit-identical to 1)."""
+    heartbeat with one line; both restarted with the same command resume and end bit-identical to 1).
+    Part 2 is the shared loop's and runs once (ISR-KD); part 1 is each method's trainer."""
     deadline = _workers_deadline(_single(args, tmp_path / "single", data_dir))
     logs = _multi_worker(args, tmp_path / "two", data_dir, tmp_path / "logs", deadline)
     for stage in stages:
@@ -155,6 +156,8 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
         assert len(glob.glob(str(tmp_path / "two" / "tensorboard" / stage / "events.*"))) == 1
     with open(tmp_path / "two" / "results.json") as f:
         assert json.load(f)["rows"]
+    if first_checkpoint is None:
+        return
 
     workdir = tmp_path / "killed"
     addresses = launch.loopback_addresses(2)
