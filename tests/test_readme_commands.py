@@ -219,7 +219,10 @@ def test_the_other_documented_tools(user_dir, data_dir):
     assert "KDFSRNet student" in out and os.path.isfile(user_dir / "student.weights.h5")
     _run(["isr_kd_tf.preview", "--output=preview.png", f"--data_dir={data_dir}", f"--source={TINY_SOURCE}",
           f"--target={TINY_TARGET}", "--n=2"], cwd)
-    assert Image.open(user_dir / "preview.png").size[0] > 100
+    assert Image.open(user_dir / "preview.png").size[0] == 5 * 130 + 2          # HR, LR, three edge maps
+    _run(["isr_kd_tf.preview", "--output=preview_pkdn.png", "--method=pkdn", f"--data_dir={data_dir}",
+          f"--source={TINY_SOURCE}", f"--target={TINY_SOURCE}", "--n=2"], cwd)
+    assert Image.open(user_dir / "preview_pkdn.png").size[0] == 3 * 130 + 2      # HR, LR, the parsing map
     bench = _run(["isr_kd_tf.bench", "--json", "--only=inference", "--width=0.0625", "--steps=1"], cwd)
     result = json.loads(next(line for line in bench.splitlines() if line.startswith("{")))
     assert result["name"] == "inference" and result["batch1_s"] > 0
