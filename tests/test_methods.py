@@ -265,3 +265,16 @@ def test_a_run_converts_nothing_with_autograph(method, stage, extra, tmp_path, d
                                **extra))
     assert os.path.exists(tmp_path / "run" / "results.json")
     assert not converted, [getattr(f, "__qualname__", f) for f in converted]
+
+
+def test_a_training_names_its_network_and_needs_the_core_trainer():
+    """The exported network is the Training's `model`, checkpointed under methods.NETWORK (what export and
+    evaluate restore); a trainer that is not a core Trainer is refused before any work."""
+    model = PlainSR(4, 8)
+    l1 = L1Trainer(model)
+    t = methods.Training(l1, model, {"optimizer": "adam state"})
+    assert t.checkpoint() == {methods.NETWORK: model, "optimizer": "adam state"}
+    with pytest.raises(TypeError, match="trainer.Trainer"):
+        methods.Training(keras.Model(), model)
+    with pytest.raises(ValueError, match="network's own key"):
+        methods.Training(l1, model, {methods.NETWORK: model})
