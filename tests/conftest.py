@@ -9,6 +9,12 @@ TINY_SOURCE = "synthetic_faces/tiny"
 TINY_TARGET = "avatar_faces/tiny"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first: with -n 2 the two workers then end together instead of one waiting on a long
+    test picked up last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts processes or trains through the CLI; the fast tier "
                                        "(python -m pytest -q -m \"not slow\" tests) leaves it out")
