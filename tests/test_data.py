@@ -328,7 +328,7 @@ def test_icartoonface_builds_from_manual_files(tmp_path):
         for j in range(2):
             Image.fromarray(rng.integers(0, 255, (150, 140, 3), np.uint8)).save(
                 manual / f"personai_icartoonface_rectrain_{ident:05d}_{j:07d}.jpg")
-    (manual / f"personai_icartoonface_rectrain_00052_0000009.jpg").write_bytes(b"broken")
+    (manual / "personai_icartoonface_rectrain_00052_0000009.jpg").write_bytes(b"broken")
     sizes = {s: data.num_examples("icartoonface", s, str(tmp_path)) for s in ("train", "validation", "test")}
     assert sizes == {"train": 4, "validation": 2, "test": 2}
     ex = next(iter(data.load("icartoonface", "test", str(tmp_path))))

@@ -4,7 +4,6 @@ import pytest
 
 from isr_kd_tf import config, data, experiment
 from isr_kd_tf.errors import UserError
-from pkdn_tf import method as pkdn_method
 from tests.conftest import TINY_SOURCE, TINY_TARGET
 
 
