@@ -17,6 +17,10 @@ from isr_kd_tf.losses import Mask
 ALL = "all"
 
 
+def _counts(masks):
+    return {k: tf.reduce_sum(m) for k, m in masks.items()}
+
+
 class Trainer(keras.Model):
     """What loop.fit trains. Subclasses implement `step`; may override `masks`,
     `optimizers` and `replica_invariant_logs`."""
@@ -34,12 +38,12 @@ class Trainer(keras.Model):
 
     def batch_counts(self, batch):
         """Samples per mask in this replica's batch (the loop sums them over replicas)."""
-        return {k: tf.reduce_sum(m) for k, m in self.masks(batch).items()}
+        return _counts(self.masks(batch))
 
     def train_step(self, batch, global_counts=None):
         """The loop's entry: `step` with masks that count the whole batch (this batch on one device)."""
         local = self.masks(batch)
-        counts = global_counts or {k: tf.reduce_sum(m) for k, m in local.items()}
+        counts = global_counts or _counts(local)
         return self.step(batch, {k: Mask(m, counts[k]) for k, m in local.items()})
 
     def step(self, batch, masks):
