@@ -59,9 +59,12 @@ class RunConfig:
                              "pre-trained G_S (and its D and Adam state), pkdn the trained teacher.")
     data_dir: str = setting("", "tfds data folder (bundled sets are built there once; manual downloads go in "
                             "<data_dir>/downloads/manual). Empty: tfds' default.")
+    real_data_dir: str = setting("", "Folder holding the real-image sets utkface/, anime_faces/ and lfw_parts/ "
+                                 "(each images/ [masks/] and train.txt, validation.txt, test.txt), read once when a "
+                                 "set is first built into --data_dir. Empty: <data_dir>/downloads/manual/<name>.")
     source_data: str = setting("celeb_a", "Real-face dataset (ISR-KD's old domain, PKDN's only one): a tfds name "
-                               "(celeb_a, synthetic_faces, celeba_dic, helen, celebamask_hq; /tiny etc. for a size) "
-                               "or folder:PATH.")
+                               "(celeb_a, utkface, lfw_parts, synthetic_faces, celeba_dic, helen, celebamask_hq; "
+                               "/tiny etc. for a size) or folder:PATH.")
     eval_limit: int = setting(0, "Test images per test set (0 = all).", minimum=0)
     width: float = setting(1.0, "Channel-width multiplier of every network (1 = the papers'; 0.125 etc. for CPU "
                            "runs).", positive=True)

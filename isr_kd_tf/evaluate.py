@@ -20,7 +20,7 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, evaluation, experiment, export, fid, zoo
+from isr_kd_tf import config, data, evaluation, experiment, export, fid, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -41,10 +41,10 @@ def _prefix(workdir, workdirs):
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
-             data_dir="", fid_graph="", extractor=None, progress=True):
+             data_dir="", fid_graph="", extractor=None, progress=True, real_data_dir=""):
     """Rows {"model", "test", "psnr", "ssim", "fid"} for bicubic upsampling and every trained
     stage of every workdir (or the model of an export); data_dir overrides where the runs
-    found their data. extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
+    found their data (real_data_dir: the real-image folders). extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
     if checkpoint and len(workdirs) != 1:
         raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
     extractor = extractor or fid.fid_network(fid_graph, inception_weights)
@@ -54,7 +54,10 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
         s = config.load(workdir)
         if data_dir:
             s.run.data_dir = data_dir
+        if real_data_dir:
+            s.run.real_data_dir = real_data_dir
         method = s.method
+        data.prepare_sets([n for _, _, n in method.test_sets(s)], s.run.data_dir or None, s.run.real_data_dir or None)
         is_export = tf.io.gfile.exists(os.path.join(workdir, "saved_model.pb"))
         trained = [] if is_export else export.trained_stages(workdir, method)
         stages = [stage for stage in method.stages if stage in trained]      # training order, as the run's table
@@ -101,7 +104,8 @@ def main(argv):
     del argv
     extractor = fid.fid_network(FLAGS.fid_graph, FLAGS.inception_weights)
     rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, checkpoint=FLAGS.checkpoint,
-                    data_dir=FLAGS.data_dir, extractor=extractor)
+                    data_dir=FLAGS.data_dir, extractor=extractor,
+                    real_data_dir=FLAGS.real_data_dir)
     out = FLAGS.output or default_output(FLAGS.workdir[0], FLAGS.similarity_to)
     os.makedirs(out, exist_ok=True)
     title = (f"Output similarity to {FLAGS.similarity_to}" if FLAGS.similarity_to
@@ -116,6 +120,8 @@ if __name__ == "__main__":
     flags.DEFINE_multi_string("workdir", None, "Training work directories or exports (repeat for one table).",
                               required=True)
     flags.DEFINE_string("data_dir", "", "Where the datasets are, if not where the runs found them.")
+    flags.DEFINE_string("real_data_dir", "", "Where the real-image folders are (utkface/, anime_faces/, lfw_parts/), "
+                        "if not where the runs found them.")
     flags.DEFINE_string("split", "test", "Dataset split to score.")
     flags.DEFINE_integer("limit", 0, "Images per test set (0 = all, or the run's --eval_limit).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")

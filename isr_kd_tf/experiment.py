@@ -149,10 +149,17 @@ def validation(s, predict):
     return validate
 
 
+def dataset_names(s):
+    """Every dataset the run reads, training and test sets."""
+    names = [spec.name for stage in s.run.stages for spec in s.method.domains(s, stage)]
+    return names + [name for _, _, name in s.method.test_sets(s)]
+
+
 def prepare_data(s):
     """Makes every dataset the run reads (bundled sets are built, missing parsing maps labelled on
     first use), so that workers sharing --data_dir never write one at the same time."""
     run, method = s.run, s.method
+    data.prepare_sets(dataset_names(s), run.data_dir or None, run.real_data_dir or None)
     for stage in run.stages:
         data.training_dataset(method.domains(s, stage), pipeline(s), run.batch_size, run.seed,
                               run.data_dir or None)
@@ -232,6 +239,8 @@ def run(s):
         if cluster.is_chief:
             prepare_data(s)
         cluster.barrier("data prepared")
+    elif cluster.is_chief:
+        data.prepare_sets(dataset_names(s), s.run.data_dir or None, s.run.real_data_dir or None)
     keras.utils.set_random_seed(s.run.seed)
     say(f"precision policy: {precision.set_policy(s.run.mixed_precision)}")
     method = s.method

@@ -35,3 +35,15 @@ def data_dir(tmp_path_factory):
     for name in (TINY_SOURCE, TINY_TARGET):
         data.num_examples(name, "train", d)
     return d
+
+
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")    # the real-image sets (never committed)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir():
+    """../shared/data, where the real-image sets lie beside the checkout; tests that need it skip without it."""
+    if not all(os.path.isdir(os.path.join(SHARED_DATA, n, "images")) for n in ("utkface", "anime_faces", "lfw_parts")):
+        pytest.skip(f"the real-image sets are not at {SHARED_DATA} (utkface/, anime_faces/, lfw_parts/ "
+                    "with images/ and split files)")
+    return SHARED_DATA

@@ -45,7 +45,7 @@ TWINS = {
 def test_the_chains_cover_every_flagfile():
     every = {os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "flags", "**", "*.cfg"), recursive=True)}
     included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg",
-                "flags/bundled/pkdn.cfg"}
+                "flags/bundled/pkdn.cfg", "flags/real/isr_kd.cfg", "flags/real/pkdn.cfg"}
     zoo_recipes = {p for p in every if p.startswith("flags/zoo/")}      # run by tests/test_zoo.py
     assert zoo_recipes and every - included - zoo_recipes == set(ISR_KD) | set(PKDN) | set(TWINS) | {"flags/demo.cfg"}
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from isr_kd_tf.config import RunConfig
-from isr_kd_tf.data import degradation, sources
+from isr_kd_tf.data import degradation, real_faces, sources
 from isr_kd_tf.data.sources import without_autograph
 from isr_kd_tf.errors import UserError
 
@@ -51,16 +51,24 @@ class PipelineConfig:
         """Whether a dataset's images get the square centre crop."""
         return name.split("/")[0] not in self.whole_image_sets
 
+    def crop_side(self, name):
+        """The side of a dataset's square centre crop (0: resized whole): crop_size, or the set's own."""
+        if not self.crops(name):
+            return 0
+        return real_faces.CROP_SIDE.get(name.split("/")[0], self.crop_size)
+
 
 def prepare(example, cfg, domain, crop=True):
-    """Square centre crop (side min(crop_size, H, W)) and resize to HR.
+    """Square centre crop (side min(crop, H, W); crop=True: cfg.crop_size) and resize to HR.
 
-    crop=False resizes the whole image (PipelineConfig.whole_image_sets; the
-    crop is CelebA's alignment).
+    crop=False or 0 resizes the whole image (PipelineConfig.whole_image_sets;
+    the default crop is CelebA's alignment).
     """
     img = example["image"]
     shape = tf.shape(img)
-    side = tf.minimum(tf.minimum(shape[0], shape[1]), cfg.crop_size)
+    limit = cfg.crop_size if crop is True else int(crop)
+    crop = bool(crop)
+    side = tf.minimum(tf.minimum(shape[0], shape[1]), max(limit, 1))
     top, left = ((shape[0] - side) // 2, (shape[1] - side) // 2) if crop else (0, 0)
     bottom, right = (top + side, left + side) if crop else (shape[0], shape[1])
     size = [cfg.hr_size, cfg.hr_size]
@@ -192,7 +200,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
         keep_parsing &= "parsing" in ds.element_spec
         parts.append((ds, spec, n))
     for ds, spec, n in parts:
-        ds = ds.map(without_autograph(lambda ex, d=spec.domain, c=cfg.crops(spec.name): prepare(ex, cfg, d, c)),
+        ds = ds.map(without_autograph(lambda ex, d=spec.domain, c=cfg.crop_side(spec.name): prepare(ex, cfg, d, c)),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if not keep_parsing:
             ds = ds.map(without_autograph(lambda ex: {k: v for k, v in ex.items() if k != "parsing"}))
@@ -221,7 +229,7 @@ def eval_dataset(name, split, domain, cfg, batch_size, data_dir=None, limit=0):
     ds = _load(name, split, cfg, data_dir)
     if limit:
         ds = ds.take(limit)
-    ds = ds.map(without_autograph(lambda ex: prepare(ex, cfg, domain, cfg.crops(name))),
+    ds = ds.map(without_autograph(lambda ex: prepare(ex, cfg, domain, cfg.crop_side(name))),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     ds = ds.map(without_autograph(lambda b: finish(b, cfg)), num_parallel_calls=tf.data.AUTOTUNE)

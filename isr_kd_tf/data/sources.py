@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from isr_kd_tf.data import builders, image_io
+from isr_kd_tf.data import builders, image_io, real_faces
 from isr_kd_tf.errors import UserError
 
 SPLITS = ("train", "validation", "test")
@@ -45,13 +45,14 @@ def _folder_path(name):
     return name[len(FOLDER_PREFIX):] if name.startswith(FOLDER_PREFIX) else name
 
 
-def builder(name, data_dir=None):
-    """The tfds builder for `name`, prepared (bundled sets are built offline)."""
+def builder(name, data_dir=None, real_data_dir=None):
+    """The tfds builder for `name`, prepared (bundled sets are built offline; the real-image sets
+    from real_data_dir, else from <data_dir>/downloads/manual/<name>)."""
     try:
         b = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, icartoonface, celeb_a, "
-                        "celeba_dic, helen, celebamask_hq or folder:PATH") from None
+        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, utkface, anime_faces, "
+                        "lfw_parts, icartoonface, celeb_a, celeba_dic, helen, celebamask_hq or folder:PATH") from None
     if not b.is_prepared():
         base = name.split("/")[0].split(":")[0]
         if base in builders.BUNDLED:
@@ -65,6 +66,15 @@ def builder(name, data_dir=None):
                 raise UserError(
                     f"celeb_a is not prepared in {b.data_dir_root} and could not be downloaded ({type(e).__name__}); "
                     "run `tfds build celeb_a` on a connected machine and pass its folder as --data_dir") from None
+        elif base in real_faces.NAMES:
+            print(f"building {name} in {b.data_dir_root} from its image folder (once)", flush=True)
+            config = tfds.download.DownloadConfig(manual_dir=real_data_dir) if real_data_dir else None
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    b.download_and_prepare(download_config=config)
+            except AssertionError:  # tfds' own "manual directory does not exist or is empty"
+                where = real_data_dir or os.path.join(b.data_dir_root, "downloads", "manual")
+                raise UserError(f"{name}: no image folder at {where}; {b.MANUAL_DOWNLOAD_INSTRUCTIONS}") from None
         else:
             try:
                 b.download_and_prepare()
@@ -72,6 +82,13 @@ def builder(name, data_dir=None):
                 raise UserError(f"{name}: manual download missing. "
                                 + (getattr(b, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or str(e))) from None
     return b
+
+
+def prepare_sets(names, data_dir=None, real_data_dir=None):
+    """Builds each named tfds set that is not built yet (folder: sets need nothing)."""
+    for name in dict.fromkeys(names):
+        if not _is_folder(name):
+            builder(name, data_dir, real_data_dir)
 
 
 def num_examples(name, split, data_dir=None):

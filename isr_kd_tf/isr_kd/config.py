@@ -8,8 +8,8 @@ from isr_kd_tf.config import setting
 @dataclasses.dataclass
 class ISRKDConfig:
     """Defaults are the paper's and the official code's; flags/isr_kd/common.cfg sets them explicitly."""
-    target_data: str = setting("icartoonface", "Cartoon dataset, ISR-KD's new domain: icartoonface, avatar_faces "
-                               "or folder:PATH.")
+    target_data: str = setting("icartoonface", "Cartoon dataset, ISR-KD's new domain: icartoonface, anime_faces, "
+                               "avatar_faces or folder:PATH.")
     pretrain_data: str = setting("source", "Which domain ISR-KD pre-training uses: source (Table I) or target "
                                  "(Table IV, cartoons first).", ("source", "target"))
     source_count: int = setting(10000, "Old-domain images mixed into ISR-KD incremental training (Cartoon-CelebA-N: "

@@ -131,7 +131,8 @@ class ISRKD(methods.Method):
     samples_per_set = 3
     benchmarks_module = "isr_kd_tf.isr_kd.bench"
     claims_module = "isr_kd_tf.isr_kd.claims"
-    whole_image_sets = ("icartoonface", "avatar_faces")   # the official code resizes whole cartoon images
+    whole_image_sets = ("icartoonface", "avatar_faces", "anime_faces", "utkface")   # resized whole: the official
+    # code resizes whole cartoon images; UTKFace chips are aligned crops already
 
     def check(self, s):
         if s.run.scale != 8:

@@ -1,0 +1,109 @@
+"""The real-image builders (utkface, anime_faces, lfw_parts): split files as given, bytes as stored,
+part labels as parsing maps, one line for a missing or incomplete folder."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from isr_kd_tf import data
+from isr_kd_tf.data import real_faces
+from isr_kd_tf.errors import UserError
+
+
+def _folder(root, name, n_per_split=(3, 2, 2), size=40, masks=False):
+    """A set laid out as ../shared/data lays them: images/ (masks/) and one list per split."""
+    base = root / name
+    (base / "images").mkdir(parents=True)
+    if masks:
+        (base / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    names = {}
+    for split, n in zip(real_faces.SPLITS, n_per_split):
+        names[split] = [f"{split}_{i}.jpg" for i in range(n)]
+        for f in names[split]:
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(base / "images" / f, quality=90)
+            if masks:
+                m = np.zeros((size, size, 3), np.uint8)
+                m[..., 2] = 255                                  # background
+                m[: size // 4] = (255, 0, 0)                     # hair
+                m[size // 2:, size // 4: 3 * size // 4] = (0, 255, 0)   # skin
+                Image.fromarray(m).save(base / "masks" / (f[:-4] + ".png"))
+        # LFW's lists name stems; the others name files: both are read
+        (base / f"{split}.txt").write_text("\n".join(x[:-4] if masks else x for x in names[split]) + "\n")
+    return base, names
+
+
+def test_a_built_set_has_the_split_files_examples_with_the_files_own_pixels(tmp_path):
+    base, names = _folder(tmp_path / "real", "utkface")
+    d = str(tmp_path / "tfds")
+    data.prepare_sets(["utkface"], d, str(tmp_path / "real"))
+    for split in real_faces.SPLITS:
+        assert data.num_examples("utkface", split, d) == len(names[split])
+        assert sorted(data.keys("utkface", split, d)) == sorted(names[split])
+    ex = next(iter(data.load("utkface", "test", d)))
+    raw = tf.io.decode_jpeg(tf.io.read_file(str(base / "images" / ex["key"].numpy().decode())))
+    np.testing.assert_array_equal(ex["image"].numpy(), raw.numpy())     # the JPEG as stored, not re-encoded
+
+
+def test_part_labels_become_parsing_maps(tmp_path):
+    _folder(tmp_path / "real", "lfw_parts", masks=True)
+    d = str(tmp_path / "tfds")
+    data.prepare_sets(["lfw_parts"], d, str(tmp_path / "real"))
+    ex = next(iter(data.load("lfw_parts", "train", d)))
+    p = ex["parsing"].numpy()
+    assert p.shape == (40, 40)
+    assert (p[:10] == 17).all() and (p[20:, 10:30] == 1).all() and p[15, 0] == 0
+
+
+def test_lfw_colours_map_to_parsing_classes_and_other_colours_are_refused():
+    m = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    np.testing.assert_array_equal(real_faces.lfw_parsing(m), [[17, 1, 0]])
+    with pytest.raises(ValueError, match="other than"):
+        real_faces.lfw_parsing(np.array([[[255, 255, 0]]], np.uint8))
+
+
+def test_a_missing_folder_names_the_flag(tmp_path):
+    with pytest.raises(UserError) as e:
+        data.prepare_sets(["anime_faces"], str(tmp_path / "tfds"), str(tmp_path / "nowhere"))
+    msg = str(e.value)
+    assert "\n" not in msg and "--real_data_dir" in msg and "images/" in msg
+
+
+def test_an_incomplete_folder_names_what_is_missing(tmp_path):
+    base, names = _folder(tmp_path / "real", "anime_faces")
+    os.remove(base / "images" / names["validation"][1])
+    with pytest.raises(UserError, match=r"1 file\(s\) listed in validation.txt are missing .*validation_1.jpg"):
+        data.prepare_sets(["anime_faces"], str(tmp_path / "tfds"), str(tmp_path / "real"))
+    Image.new("RGB", (40, 40)).save(base / "images" / names["validation"][1])
+    os.remove(base / "test.txt")
+    with pytest.raises(UserError, match="no test.txt"):
+        data.prepare_sets(["anime_faces"], str(tmp_path / "tfds2"), str(tmp_path / "real"))
+
+
+def test_crops_are_the_sets_own():
+    from tests.conftest import pipeline
+    isr_kd = pipeline()
+    assert isr_kd.crop_side("utkface") == 0 and isr_kd.crop_side("anime_faces") == 0
+    assert isr_kd.crop_side("celeb_a") == 178
+    assert pipeline("pkdn").crop_side("lfw_parts") == 128
+
+
+@pytest.mark.slow
+def test_the_shared_sets_build_with_their_published_splits(real_data_dir, tmp_path):
+    """The facts of ../shared/data (its README): 8000/1000/1000, 8000/1000/1000, LFW's own 1500/500/927;
+    sizes 200, 96, 250; masks in three colours only."""
+    d = str(tmp_path / "tfds")
+    data.prepare_sets(real_faces.NAMES, d, real_data_dir)
+    want = {"utkface": ((8000, 1000, 1000), 200), "anime_faces": ((8000, 1000, 1000), 96),
+            "lfw_parts": ((1500, 500, 927), 250)}
+    for name, (counts, side) in want.items():
+        assert tuple(data.num_examples(name, s, d) for s in real_faces.SPLITS) == counts
+        ex = next(iter(data.load(name, "test", d)))
+        assert ex["image"].shape == (side, side, 3)
+        with open(os.path.join(real_data_dir, name, "test.txt")) as f:
+            listed = {line.strip() for line in f if line.strip()}
+        assert {os.path.splitext(k)[0] if name == "lfw_parts" else k for k in data.keys(name, "test", d)} == listed
+    assert set(np.unique(ex["parsing"].numpy())) <= {0, 1, 17}
