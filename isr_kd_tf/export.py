@@ -14,11 +14,12 @@ quiet_startup(__name__)
 
 import json
 import os
+import shutil
 
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, loop, methods, zoo
+from isr_kd_tf import config, faces, loop, methods, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -109,6 +110,9 @@ def export(workdir, output, stage="", checkpoint="", onnx=False):
     os.makedirs(os.path.join(output, "assets.extra"), exist_ok=True)
     with open(os.path.join(output, "assets.extra", "config.json"), "w") as f:
         json.dump({**s.as_dict(), "exported_stage": stage}, f, indent=2)
+    template = os.path.join(zoo.resolve(workdir), faces.TEMPLATE_FILE)   # the face template of its training crops
+    if os.path.isfile(template):
+        shutil.copy2(template, os.path.join(output, "assets.extra", faces.TEMPLATE_FILE))
     if onnx:
         export_onnx(module, os.path.join(output, "model.onnx"))
     return s, stage

@@ -13,6 +13,8 @@ exactly; OpenCV's warps take pixel-centre coordinates, converted in `_cv`.
 """
 
 import dataclasses
+import json
+import os
 
 import cv2
 import numpy as np
@@ -27,10 +29,23 @@ CELEBA_ALIGNED = np.array([[69.0, 111.0], [108.0, 111.0], [88.0, 135.0], [72.0, 
 CELEBA_CROP = (0.0, 20.0, 178.0)          # left, top, side
 
 
+TEMPLATE_FILE = "landmarks.json"     # beside a model: the mean landmarks of its training crops
+
+
 def template(crop_side):
-    """The five landmarks in a crop of `crop_side` pixels, continuous coordinates."""
+    """CelebA's five landmarks in a crop of `crop_side` pixels, continuous coordinates."""
     left, top, side = CELEBA_CROP
     return (CELEBA_ALIGNED + 0.5 - [left, top]) * (crop_side / side)
+
+
+def model_template(folder, crop_side):
+    """The five landmarks of the crops a model was trained on (its TEMPLATE_FILE, measured on its
+    training set) in a crop of `crop_side` pixels; CelebA's where the model has none."""
+    for path in (os.path.join(folder, TEMPLATE_FILE), os.path.join(folder, "assets.extra", TEMPLATE_FILE)):
+        if os.path.isfile(path):
+            with open(path) as f:
+                return np.asarray(json.load(f)["landmarks"], float) * crop_side
+    return template(crop_side)
 
 
 @dataclasses.dataclass
@@ -49,8 +64,13 @@ def detector():
     return MTCNN()
 
 
-def detect(image, det=None, min_score=0.9):
-    """Faces in an RGB uint8 photograph, largest first."""
+MIN_SCORE = 0.9               # MTCNN confidence below which a detection is not taken for a face (a
+#                               real face turned 25 degrees scores 0.94 at 11 px)
+MAX_LANDMARK_ERROR = 0.25     # landmarks further than this from a face's layout (landmark_error) are no face
+
+
+def detect(image, det=None, min_score=MIN_SCORE):
+    """Detections in an RGB uint8 photograph with at least `min_score`, largest first."""
     det = det or detector()
     faces = []
     for f in det.detect_faces(image):
@@ -60,6 +80,17 @@ def detect(image, det=None, min_score=0.9):
         points = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"], k["mouth_right"]], float)
         faces.append(Face(tuple(int(v) for v in f["box"]), points + 0.5, float(f["confidence"])))
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
+
+
+def landmark_error(landmarks, points=None):
+    """How far five detected landmarks are from a face's layout: the RMS distance left after the best
+    similarity (no mirroring) onto the template `points`, over the template's eye-to-mouth distance.
+    A face is about 0.05; hands and background patches the detector takes for faces rarely fit."""
+    points = template(1.0) if points is None else np.asarray(points, float)
+    m = similarity(landmarks, points)
+    rms = np.sqrt(np.mean(np.sum((apply(m, landmarks) - points) ** 2, 1)))
+    eyes, mouth = points[:2].mean(0), points[3:].mean(0)
+    return float(rms / np.linalg.norm(mouth - eyes))
 
 
 def similarity(src, dst):
@@ -124,6 +155,47 @@ def feather(side, border=0.1):
 
 
 @dataclasses.dataclass
+class Patch:
+    """One face's super-resolution, warped back into the upscaled photograph: only the window its
+    aligned crop covers, so memory grows with the faces, not with the photograph."""
+    x0: int
+    y0: int
+    pixels: np.ndarray                # h x w x 3 float32, the SR crop in the photograph's frame
+    alpha: np.ndarray                 # h x w x 1 float32 blending mask
+
+
+@dataclasses.dataclass
+class Plan:
+    photo: np.ndarray                 # the photograph (LR)
+    scale: int
+    patches: list                     # Patch of every pasted face, in pasting order
+    faces: list                       # (Face, note) of every detected face, note "" when pasted
+    crops: list                       # (LR crop, bicubic of it, SR) of every pasted face, with its face index
+
+    @property
+    def shape(self):
+        return self.photo.shape[0] * self.scale, self.photo.shape[1] * self.scale, 3
+
+    def rows(self, y0, y1):
+        """Rows y0..y1 of the result: the bicubic upscale of those rows, each face blended in over it."""
+        out = upscale_rows(self.photo, self.scale, y0, y1).astype(np.float32)
+        for p in self.patches:
+            a, b = max(y0, p.y0), min(y1, p.y0 + p.pixels.shape[0])
+            if a >= b:
+                continue
+            w = p.pixels.shape[1]
+            alpha = p.alpha[a - p.y0:b - p.y0]
+            region = out[a - y0:b - y0, p.x0:p.x0 + w]
+            out[a - y0:b - y0, p.x0:p.x0 + w] = alpha * p.pixels[a - p.y0:b - p.y0] + (1 - alpha) * region
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+    def strips(self, height=256):
+        """The result from top to bottom, `height` rows at a time."""
+        for y0 in range(0, self.shape[0], height):
+            yield self.rows(y0, min(self.shape[0], y0 + height))
+
+
+@dataclasses.dataclass
 class Result:
     image: np.ndarray                 # the upscaled photograph, faces pasted
     faces: list                       # (Face, note) of every detected face, note "" when pasted
@@ -134,10 +206,19 @@ def upscale(photo, scale):
     return cv2.resize(photo, (photo.shape[1] * scale, photo.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
 
 
-def restore(photo, faces, sr_fn, lr_side, scale=8, min_zoom=0.5, max_zoom=2.0, feather_border=0.1,
-            max_outside=0.25):
-    """Pastes each face's SR into the bicubic-upscaled photograph.
+def upscale_rows(photo, scale, y0, y1, margin=3):
+    """Rows y0..y1 of upscale(photo, scale), equal to them, from a few LR rows around them only."""
+    h = photo.shape[0]
+    a, b = max(0, y0 // scale - margin), min(h, -(-y1 // scale) + margin)
+    part = cv2.resize(photo[a:b], (photo.shape[1] * scale, (b - a) * scale), interpolation=cv2.INTER_CUBIC)
+    return part[y0 - a * scale:y1 - a * scale]
 
+
+def plan(photo, faces, sr_fn, lr_side, scale=8, points=None, min_zoom=0.5, max_zoom=2.0, feather_border=0.1,
+         max_outside=0.25):
+    """Super-resolves each face and warps it back into the frame of the photograph upscaled by `scale`.
+
+    points: the five landmarks of the model's crop (default: CelebA's, `template`).
     zoom = how much the alignment enlarges the face to reach the LR crop:
     above `max_zoom` the face is too small (the network would see an
     interpolated input), below `min_zoom` too large (the crop would throw
@@ -145,12 +226,11 @@ def restore(photo, faces, sr_fn, lr_side, scale=8, min_zoom=0.5, max_zoom=2.0, f
     the photograph is skipped as cut by the border.
     """
     h, w = photo.shape[:2]
-    out = upscale(photo, scale).astype(np.float32)
     hr_side = lr_side * scale
     mask_crop = feather(hr_side, feather_border)
-    points = template(lr_side)
-    done, crops, footprints = [], [], {}
-    for face in faces:
+    points = template(lr_side) if points is None else np.asarray(points, float)
+    done, crops, patches, footprints = [], [], [], {}
+    for index, face in enumerate(faces):
         m = similarity(face.landmarks, points)
         zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
         corners = apply(invert(m), [[0, 0], [lr_side, 0], [0, lr_side], [lr_side, lr_side]])
@@ -170,15 +250,25 @@ def restore(photo, faces, sr_fn, lr_side, scale=8, min_zoom=0.5, max_zoom=2.0, f
         lr = warp(photo, m, (lr_side, lr_side)).astype(np.float32)
         sr = np.clip(np.asarray(sr_fn(lr[None])["sr"])[0], 0, 255).astype(np.float32)
         m_hr = scaled(m, scale)
-        pasted = unwarp(sr, m_hr, (w * scale, h * scale))
-        alpha = unwarp(mask_crop, m_hr, (w * scale, h * scale), cv2.INTER_LINEAR)[..., None]
-        out = alpha * pasted + (1 - alpha) * out
+        x, y, bw, bh = _bounds(corners * scale)
+        x0, y0 = max(0, int(np.floor(x)) - 2), max(0, int(np.floor(y)) - 2)
+        x1, y1 = min(w * scale, int(np.ceil(x + bw)) + 2), min(h * scale, int(np.ceil(y + bh)) + 2)
+        window = m_hr.copy()                        # the same transform, from the window's own origin
+        window[:, 2] += m_hr[:, :2] @ [x0, y0]
+        patches.append(Patch(x0, y0, unwarp(sr, window, (x1 - x0, y1 - y0)),
+                             unwarp(mask_crop, window, (x1 - x0, y1 - y0), cv2.INTER_LINEAR)[..., None]))
         footprint = _bounds(corners)
         overlap = [i for i, other in footprints.items() if _boxes_overlap(footprint, other)]
-        footprints[len(done)] = footprint
+        footprints[index] = footprint
         done.append((face, f"its crop overlaps face {overlap[0] + 1}'s: pasted over it, blended" if overlap else ""))
-        crops.append((lr, cv2.resize(lr, (hr_side, hr_side), interpolation=cv2.INTER_CUBIC), sr))
-    return Result(np.clip(np.rint(out), 0, 255).astype(np.uint8), done, crops)
+        crops.append((index, lr, cv2.resize(lr, (hr_side, hr_side), interpolation=cv2.INTER_CUBIC), sr))
+    return Plan(photo, scale, patches, done, crops)
+
+
+def restore(photo, faces, sr_fn, lr_side, scale=8, points=None, **kwargs):
+    """Pastes each face's SR into the bicubic-upscaled photograph, held whole (plan's keywords)."""
+    p = plan(photo, faces, sr_fn, lr_side, scale, points, **kwargs)
+    return Result(p.rows(0, p.shape[0]), p.faces, [c[1:] for c in p.crops])
 
 
 def _share_inside(corners, w, h, n=16):

@@ -27,25 +27,31 @@ from isr_kd_tf.data.image_io import BadImage, IMAGE_EXTENSIONS, list_images, rea
 from isr_kd_tf.errors import UserError, run_main
 
 
-def super_resolve_tiled(sr_fn, lr, tile=64, overlap=8, scale=8):
-    """x`scale` SR of one uint8 HxWx3 image, tile by tile.
+def super_resolve_strips(sr_fn, lr, tile=64, overlap=8, scale=8):
+    """x`scale` SR of one uint8 HxWx3 image, one row of tiles at a time (uint8 strips, top to bottom).
 
     Each LR tile is extended by `overlap` pixels on every side that has a
     neighbour; only its centre is kept, so seams see the same context as
     the untiled image (up to the network's receptive field).
     """
     h, w = lr.shape[:2]
-    out = np.zeros((h * scale, w * scale, 3), np.uint8)
     for y0 in range(0, h, tile):
+        y1 = min(y0 + tile, h)
+        strip = np.zeros(((y1 - y0) * scale, w * scale, 3), np.uint8)
         for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            x1 = min(x0 + tile, w)
             ya, xa = max(0, y0 - overlap), max(0, x0 - overlap)
             yb, xb = min(h, y1 + overlap), min(w, x1 + overlap)
             patch = lr[None, ya:yb, xa:xb].astype(np.float32)
             sr = np.asarray(sr_fn(patch)["sr"])[0]
             sr = sr[(y0 - ya) * scale:(y1 - ya) * scale, (x0 - xa) * scale:(x1 - xa) * scale]
-            out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = np.clip(np.rint(sr), 0, 255).astype(np.uint8)
-    return out
+            strip[:, x0 * scale:x1 * scale] = np.clip(np.rint(sr), 0, 255).astype(np.uint8)
+        yield strip
+
+
+def super_resolve_tiled(sr_fn, lr, tile=64, overlap=8, scale=8):
+    """The whole x`scale` SR of one uint8 HxWx3 image (super_resolve_strips, put together)."""
+    return np.concatenate(list(super_resolve_strips(sr_fn, lr, tile, overlap, scale)), 0)
 
 
 def _inputs(path):
@@ -64,78 +70,108 @@ def _output_path(out_dir, root, path):
     return os.path.join(out_dir, os.path.splitext(rel)[0] + "_x8.png")
 
 
-def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=False):
+MAX_OUTPUT_MEGAPIXELS = 400        # a x8 output of more is refused (its PNG alone would be gigabytes)
+
+
+def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=False, min_face_score=None,
+        max_landmark_error=None):
     """Super-resolves every image; returns (written paths, skipped (path, reason) pairs, notes).
-    faces: photographs, face by face (face_photo); notes then says what happened to each face."""
+    faces: photographs, face by face (face_photo); notes then says what happened to each face.
+    A file that cannot be done is skipped with its reason; the others are done all the same."""
     from tqdm import tqdm
 
+    from isr_kd_tf import faces as faces_lib
     from isr_kd_tf import visualize
     from isr_kd_tf.export import load_super_resolver
 
     root, files = _inputs(input_path)
     face_tools = _face_tools(model) if faces else None
     sr_fn = load_super_resolver(model)
+    min_face_score = faces_lib.MIN_SCORE if min_face_score is None else min_face_score
+    max_landmark_error = faces_lib.MAX_LANDMARK_ERROR if max_landmark_error is None else max_landmark_error
+    inputs = {os.path.abspath(f) for f in files}
     written, skipped, notes = [], [], []
     for path in tqdm(files, desc="super-resolving", unit="image", file=sys.stderr):
         target = _output_path(output_dir, root, path)
-        if os.path.abspath(target) in {os.path.abspath(f) for f in files}:
+        if os.path.abspath(target) in inputs:
             skipped.append((path, f"output {target} would overwrite an input"))
             continue
         try:
             lr = read_image(path)
-        except BadImage as e:
+            h, w = lr.shape[:2]
+            if h * w * 64 / 1e6 > MAX_OUTPUT_MEGAPIXELS:
+                raise UserError(f"{w}x{h}: its x8 output would be over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
+                                "downscale or crop it first")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if faces:
+                extra = face_photo(sr_fn, lr, target, compare, *face_tools, min_face_score=min_face_score,
+                                   max_landmark_error=max_landmark_error)
+                notes += [f"{path}: {n}" for n in extra]
+            else:
+                visualize.save_png_strips(target, w * 8, h * 8, super_resolve_strips(sr_fn, lr, tile, overlap))
+                if compare:
+                    import cv2
+                    sr = cv2.cvtColor(cv2.imread(target), cv2.COLOR_BGR2RGB)
+                    nearest = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+                    bicubic = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+                    visualize.save_png(target.replace("_x8.png", "_compare.png"),
+                                       np.concatenate([nearest, bicubic, sr], 1))
+        except (BadImage, UserError) as e:
             skipped.append((path, str(e)))
             continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if faces:
-            sr, extra = face_photo(sr_fn, lr, target, compare, *face_tools)
-            notes += [f"{path}: {n}" for n in extra]
-        else:
-            sr = super_resolve_tiled(sr_fn, lr, tile, overlap)
-            if compare:
-                import cv2
-                nearest = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-                bicubic = cv2.resize(lr, sr.shape[1::-1], interpolation=cv2.INTER_CUBIC)
-                visualize.save_png(target.replace("_x8.png", "_compare.png"), np.concatenate([nearest, bicubic, sr], 1))
-        visualize.save_png(target, sr)
+        except Exception as e:          # anything else about this file: named, and the others go on
+            skipped.append((path, f"{type(e).__name__}: {e}"))
+            continue
         written.append(target)
     return written, skipped, notes
 
 
 def _face_tools(model):
-    """(detector, LR crop side, scale) for --faces; the detector's absence is one line naming the install."""
+    """(detector, LR crop side, scale, the model's landmark template) for --faces; the detector's
+    absence is one line naming the install."""
     from isr_kd_tf import config, faces, zoo
     det = faces.detector()
-    s = config.load(zoo.resolve(model))
-    return det, s.run.hr_size // s.run.scale, s.run.scale
+    folder = zoo.resolve(model)
+    s = config.load(folder)
+    lr_side = s.run.hr_size // s.run.scale
+    return det, lr_side, s.run.scale, faces.model_template(folder, lr_side)
 
 
-MAX_OUTPUT_MEGAPIXELS = 400        # the upscaled photograph is held whole in memory
-
-
-def face_photo(sr_fn, photo, target, compare, det, lr_side, scale):
-    """One photograph face by face; returns (the upscaled photograph, a note per face or for none)."""
+def face_photo(sr_fn, photo, target, compare, det, lr_side, scale, points=None, min_face_score=None,
+               max_landmark_error=None):
+    """One photograph face by face, written to `target` in strips; returns a note per face."""
     from isr_kd_tf import faces, visualize
     h, w = photo.shape[:2]
     if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
-        raise UserError(f"{target}: a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
+        raise UserError(f"a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
                         "downscale or crop it first")
-    found = detect_faces(photo, det)
-    result = faces.restore(photo, found, sr_fn, lr_side, scale)
-    notes = [f"face {i + 1} at {f.box[:2]}: {n}" for i, (f, n) in enumerate(result.faces) if n]
-    pasted = len(result.crops)
+    min_face_score = faces.MIN_SCORE if min_face_score is None else min_face_score
+    max_landmark_error = faces.MAX_LANDMARK_ERROR if max_landmark_error is None else max_landmark_error
+    points = faces.template(lr_side) if points is None else points
+    found, notes = [], []
+    for f in detect_faces(photo, det, min_face_score):
+        error = faces.landmark_error(f.landmarks, points)
+        if error > max_landmark_error:
+            notes.append(f"detection at {f.box} (score {f.score:.3f}) not taken for a face: its landmarks are "
+                         f"{error:.2f} from a face's layout (--max_landmark_error={max_landmark_error})")
+        else:
+            found.append(f)
+    p = faces.plan(photo, found, sr_fn, lr_side, scale, points)
+    visualize.save_png_strips(target, w * scale, h * scale, p.strips())
+    for i, (f, n) in enumerate(p.faces):
+        notes.append(f"face {i + 1} at {f.box} (x, y, w, h; score {f.score:.3f}): " + (n or "super-resolved"))
     if not found:
         notes.append("no face found: wrote the photograph upscaled by bicubic interpolation")
     else:
-        notes.append(f"{pasted} of {len(found)} face(s) super-resolved")
+        notes.append(f"{len(p.crops)} of {len(found)} face(s) super-resolved")
     if compare:
         import cv2
-        for i, (lr, bic, sr) in enumerate(result.crops):
+        for i, lr, bic, sr in p.crops:
             nearest = cv2.resize(lr, bic.shape[1::-1], interpolation=cv2.INTER_NEAREST)
             row = np.concatenate([nearest, bic, sr], 1)
             visualize.save_png(target.replace("_x8.png", f"_face{i + 1}_compare.png"),
                                np.clip(np.rint(row), 0, 255).astype(np.uint8))
-    return result.image, notes
+    return notes
 
 
 def _detection_zoom(photo, smallest=512):
@@ -143,15 +179,15 @@ def _detection_zoom(photo, smallest=512):
     return max(1, int(np.ceil(smallest / min(photo.shape[:2]))))
 
 
-def detect_faces(photo, det):
-    """The faces of a photograph, found on it enlarged by a whole factor where it is small, in the
-    photograph's own coordinates."""
+def detect_faces(photo, det, min_score=None):
+    """The detections of a photograph with at least `min_score` (default faces.MIN_SCORE), found on it
+    enlarged by a whole factor where it is small, in the photograph's own coordinates."""
     import cv2
     from isr_kd_tf import faces
     k = _detection_zoom(photo)
     seen = photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k),
                                            interpolation=cv2.INTER_CUBIC)
-    found = faces.detect(seen, det)
+    found = faces.detect(seen, det, faces.MIN_SCORE if min_score is None else min_score)
     for f in found:
         f.landmarks = f.landmarks / k
         f.box = tuple(int(round(v / k)) for v in f.box)
@@ -159,29 +195,42 @@ def detect_faces(photo, det):
 
 
 FLAGS = flags.FLAGS
+FACES_MODEL = "zoo:isr_kd_gs_utkface"     # the --faces default: the zoo's G_S trained on real faces
 
 
 @run_main
 def main(argv):
     del argv
-    written, skipped, notes = run(FLAGS.model, FLAGS.input, FLAGS.output, FLAGS.compare, FLAGS.tile, FLAGS.overlap,
-                                  FLAGS.faces)
+    model = FLAGS.model or (FACES_MODEL if FLAGS.faces else None)
+    if not model:
+        raise UserError("--model is required without --faces: an export, a work directory or zoo:NAME "
+                        "(python -m isr_kd_tf.zoo lists them)")
+    written, skipped, notes = run(model, FLAGS.input, FLAGS.output, FLAGS.compare, FLAGS.tile, FLAGS.overlap,
+                                  FLAGS.faces, FLAGS.min_face_score, FLAGS.max_landmark_error)
     for note in notes:
         print(note)
-    print(f"wrote {len(written)} image(s) to {FLAGS.output}")
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"wrote {len(written)} image(s) to {FLAGS.output}" + (f"; skipped {len(skipped)}" if skipped else ""))
     sys.exit(1 if skipped else 0)
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("model", None, "A SavedModel export or a training work directory.", required=True)
+    flags.DEFINE_string("model", None, "What super-resolves: a SavedModel export, a training work directory, or "
+                        "zoo:NAME, a shipped entry (python -m isr_kd_tf.zoo lists them). Networks that read the LR image "
+                        f"alone: an entry whose network needs more (parsing maps) is refused. With --faces the "
+                        f"default is "
+                        f"{FACES_MODEL}, trained on real faces.")
     flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
     flags.DEFINE_string("output", None, "Folder for the results.", required=True)
     flags.DEFINE_bool("compare", False, "Also write LR (nearest) | bicubic | SR side by side (with --faces: one "
                       "per face, of its aligned crop).")
     flags.DEFINE_bool("faces", False, "Photographs: detect, align, super-resolve and paste back each face into the "
                       "bicubic-upscaled photograph (needs the faces extra: pip install -e \".[faces]\").")
+    flags.DEFINE_float("min_face_score", None, "--faces: the detector's confidence a face needs (default "
+                       "faces.MIN_SCORE).")
+    flags.DEFINE_float("max_landmark_error", None, "--faces: how far a detection's five landmarks may be from a "
+                       "face's layout (faces.landmark_error; default faces.MAX_LANDMARK_ERROR).")
     flags.DEFINE_integer("tile", 64, "LR tile side; bounds memory for large inputs.")
     flags.DEFINE_integer("overlap", 8, "LR pixels of context around each tile.")
     app.run(main)

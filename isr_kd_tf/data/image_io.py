@@ -1,5 +1,6 @@
 """Reading users' image files: every common format, never a bare traceback.
 
+Photos are turned upright by their EXIF orientation, as viewers show them.
 Grayscale becomes RGB, 16-bit is scaled to 8-bit, alpha is composited onto
 white (transparent cartoon backgrounds become white, not black). Corrupt or
 truncated files raise BadImage naming the file.
@@ -10,7 +11,7 @@ import os
 import threading
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -40,8 +41,9 @@ def to_rgb8(arr):
 def read_image(path):
     """Reads `path` as uint8 HxWx3 RGB; raises BadImage with the reason."""
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as raw:
+            raw.load()
+            im = ImageOps.exif_transpose(raw)      # upright, as viewers show it (EXIF orientation)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.uint32)
                 arr = arr.astype(np.uint16) if arr.max(initial=0) <= 65535 else arr
