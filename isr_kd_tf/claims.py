@@ -1,6 +1,7 @@
 """The papers' claims on the bundled domains, measured over seeds.
 
     python -m isr_kd_tf.claims --seeds=3 --output=runs/claims
+    python -m isr_kd_tf.claims --protocol=real --seeds=3 --output=runs/claims_real
 
 Each method states its claims (Method.claim_plan): the runs they need, and
 for each claim one or more *margins*, numbers that are positive when the
@@ -193,9 +194,10 @@ def curve_panel(curve, parts, w=640, h=240):
     return np.concatenate([img, legend], 0)
 
 
-def measure(output, seeds, common, only=(), smoke=False):
-    """Runs every plan for each seed and judges each claim; returns the claims.json content."""
-    plans = {name: m.claim_plan(smoke) for name, m in sorted(methods.available().items())}
+def measure(output, seeds, common, only=(), smoke=False, protocol="bundled"):
+    """Runs every plan for each seed and judges each claim; returns the claims.json content.
+    protocol: bundled (the generated domains) or real (the real-image sets, flags/real/)."""
+    plans = {name: m.claim_plan(smoke, protocol) for name, m in sorted(methods.available().items())}
     plans = {name: p for name, p in plans.items() if p is not None}
     claims = [(name, c) for name, p in plans.items() for c in p.claims if not only or c.name in only]
     if not claims:
@@ -266,7 +268,8 @@ def main(argv):
     if FLAGS.seeds < 1:
         raise UserError("--seeds must be at least 1")
     os.makedirs(FLAGS.output, exist_ok=True)
-    report = measure(FLAGS.output, FLAGS.seeds, {"data_dir": FLAGS.data_dir}, FLAGS.claims, FLAGS.smoke)
+    common = {"data_dir": FLAGS.data_dir, **({"real_data_dir": FLAGS.real_data_dir} if FLAGS.real_data_dir else {})}
+    report = measure(FLAGS.output, FLAGS.seeds, common, FLAGS.claims, FLAGS.smoke, FLAGS.protocol)
     with open(os.path.join(FLAGS.output, "claims.json"), "w") as f:
         json.dump(report, f, indent=2)
     md = markdown(report)
@@ -280,6 +283,10 @@ if __name__ == "__main__":
     flags.DEFINE_string("output", "runs/claims", "Folder for every run, claims.json, claims.md and the plots.")
     flags.DEFINE_list("claims", [], "Claims to measure (default: all of every method).")
     flags.DEFINE_string("data_dir", "", "tfds data folder for the bundled sets.")
+    flags.DEFINE_enum("protocol", "bundled", ["bundled", "real"], "Which data the claims are measured on: the "
+                      "bundled generated domains, or the real-image sets (flags/real/; needs --real_data_dir's "
+                      "folders and the zoo's real-image entries).")
+    flags.DEFINE_string("real_data_dir", "", "The real-image folders, if not where flags/real/ says (../shared/data).")
     flags.DEFINE_bool("smoke", False, "The same runs at test size (tiny sets, a few steps): checks the machinery, "
                       "measures nothing.")
     app.run(main)

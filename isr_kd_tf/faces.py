@@ -48,6 +48,25 @@ def model_template(folder, crop_side):
     return template(crop_side)
 
 
+def measure_template(crops, det=None, min_score=0.9):
+    """The mean five landmarks, as fractions of the side, of the square crops (uint8 HxWx3) in which the
+    detector finds exactly one face: how a model's training set frames faces. Returns (landmarks, used)."""
+    det = det or detector()
+    found = []
+    for crop in crops:
+        faces = detect_faces(np.asarray(crop), det, min_score)
+        if len(faces) == 1:
+            found.append(faces[0].landmarks / crop.shape[1])
+    if not found:
+        raise UserError("no face was found in the crops to measure a landmark template from")
+    return np.mean(found, 0), len(found)
+
+
+def save_template(folder, landmarks, **about):
+    with open(os.path.join(folder, TEMPLATE_FILE), "w") as f:
+        json.dump({"landmarks": np.round(landmarks, 5).tolist(), **about}, f, indent=2)
+
+
 @dataclasses.dataclass
 class Face:
     box: tuple               # x, y, w, h in the photograph
@@ -80,6 +99,39 @@ def detect(image, det=None, min_score=MIN_SCORE):
         points = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"], k["mouth_right"]], float)
         faces.append(Face(tuple(int(v) for v in f["box"]), points + 0.5, float(f["confidence"])))
     return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
+
+
+def _detection_zoom(photo, smallest=512):
+    """MTCNN finds faces of 20 px and more: small photographs are enlarged for it (a whole factor)."""
+    return max(1, int(np.ceil(smallest / min(photo.shape[:2]))))
+
+
+def detect_faces(photo, det, min_score=None):
+    """The detections of a photograph with at least `min_score` (default faces.MIN_SCORE), found on it
+    enlarged by a whole factor where it is small, in the photograph's own coordinates."""
+    k = _detection_zoom(photo)
+    seen = photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k),
+                                           interpolation=cv2.INTER_CUBIC)
+    found = detect(seen, det, MIN_SCORE if min_score is None else min_score)
+    for f in found:
+        f.landmarks = f.landmarks / k
+        f.box = tuple(int(round(v / k)) for v in f.box)
+    return found
+
+
+def find_faces(photo, det, points, min_score=None, max_error=None):
+    """The faces a model can take: detections with at least `min_score` whose landmarks are within
+    `max_error` of the layout `points` (landmark_error). Returns (faces, a note per rejected detection)."""
+    max_error = MAX_LANDMARK_ERROR if max_error is None else max_error
+    found, notes = [], []
+    for f in detect_faces(photo, det, min_score):
+        error = landmark_error(f.landmarks, points)
+        if error > max_error:
+            notes.append(f"detection at {f.box} (score {f.score:.3f}) not taken for a face: its landmarks are "
+                         f"{error:.2f} from a face's layout (--max_landmark_error={max_error})")
+        else:
+            found.append(f)
+    return found, notes
 
 
 def landmark_error(landmarks, points=None):

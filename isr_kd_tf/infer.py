@@ -80,15 +80,12 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=
     A file that cannot be done is skipped with its reason; the others are done all the same."""
     from tqdm import tqdm
 
-    from isr_kd_tf import faces as faces_lib
     from isr_kd_tf import visualize
     from isr_kd_tf.export import load_super_resolver
 
     root, files = _inputs(input_path)
     face_tools = _face_tools(model) if faces else None
     sr_fn = load_super_resolver(model)
-    min_face_score = faces_lib.MIN_SCORE if min_face_score is None else min_face_score
-    max_landmark_error = faces_lib.MAX_LANDMARK_ERROR if max_landmark_error is None else max_landmark_error
     inputs = {os.path.abspath(f) for f in files}
     written, skipped, notes = [], [], []
     for path in tqdm(files, desc="super-resolving", unit="image", file=sys.stderr):
@@ -145,17 +142,8 @@ def face_photo(sr_fn, photo, target, compare, det, lr_side, scale, points=None, 
     if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
         raise UserError(f"a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
                         "downscale or crop it first")
-    min_face_score = faces.MIN_SCORE if min_face_score is None else min_face_score
-    max_landmark_error = faces.MAX_LANDMARK_ERROR if max_landmark_error is None else max_landmark_error
     points = faces.template(lr_side) if points is None else points
-    found, notes = [], []
-    for f in detect_faces(photo, det, min_face_score):
-        error = faces.landmark_error(f.landmarks, points)
-        if error > max_landmark_error:
-            notes.append(f"detection at {f.box} (score {f.score:.3f}) not taken for a face: its landmarks are "
-                         f"{error:.2f} from a face's layout (--max_landmark_error={max_landmark_error})")
-        else:
-            found.append(f)
+    found, notes = faces.find_faces(photo, det, points, min_face_score, max_landmark_error)
     p = faces.plan(photo, found, sr_fn, lr_side, scale, points)
     visualize.save_png_strips(target, w * scale, h * scale, p.strips())
     for i, (f, n) in enumerate(p.faces):
@@ -172,26 +160,6 @@ def face_photo(sr_fn, photo, target, compare, det, lr_side, scale, points=None, 
             visualize.save_png(target.replace("_x8.png", f"_face{i + 1}_compare.png"),
                                np.clip(np.rint(row), 0, 255).astype(np.uint8))
     return notes
-
-
-def _detection_zoom(photo, smallest=512):
-    """MTCNN finds faces of 20 px and more: small photographs are enlarged for it (a whole factor)."""
-    return max(1, int(np.ceil(smallest / min(photo.shape[:2]))))
-
-
-def detect_faces(photo, det, min_score=None):
-    """The detections of a photograph with at least `min_score` (default faces.MIN_SCORE), found on it
-    enlarged by a whole factor where it is small, in the photograph's own coordinates."""
-    import cv2
-    from isr_kd_tf import faces
-    k = _detection_zoom(photo)
-    seen = photo if k == 1 else cv2.resize(photo, (photo.shape[1] * k, photo.shape[0] * k),
-                                           interpolation=cv2.INTER_CUBIC)
-    found = faces.detect(seen, det, faces.MIN_SCORE if min_score is None else min_score)
-    for f in found:
-        f.landmarks = f.landmarks / k
-        f.box = tuple(int(round(v / k)) for v in f.box)
-    return found
 
 
 FLAGS = flags.FLAGS

@@ -130,10 +130,10 @@ class Method:
         """{name: fn(**options) -> dict} for `python -m isr_kd_tf.bench`."""
         return importlib.import_module(self.benchmarks_module).BENCHMARKS if self.benchmarks_module else {}
 
-    def claim_plan(self, smoke=False):
+    def claim_plan(self, smoke=False, protocol="bundled"):
         """The paper's claims and the runs they need (isr_kd_tf.claims.Plan), or None.
-        smoke: the same runs at test size (tiny sets, a few steps)."""
-        return importlib.import_module(self.claims_module).plan(smoke) if self.claims_module else None
+        smoke: the same runs at test size (tiny sets, a few steps); protocol: bundled or real data."""
+        return importlib.import_module(self.claims_module).plan(smoke, protocol) if self.claims_module else None
 
 
 def register(method):

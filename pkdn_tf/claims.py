@@ -1,8 +1,9 @@
 """PKDN's claims (Tables 1 and 2) as runs on the bundled synthetic faces and margins.
 
-Every run uses the bundled protocol (flags/bundled/pkdn.cfg) through the
-demo's settings (flags/pkdn/demo.cfg): the students of each seed learn from
-the zoo's teacher (zoo:pkdn_teacher) for the demo's steps, and Table 2's
+Every run uses the protocol's demo's settings (bundled: flags/pkdn/demo.cfg on
+flags/bundled/pkdn.cfg; real: flags/real/pkdn_demo.cfg on flags/real/pkdn.cfg):
+the students of each seed learn from the zoo's teacher (zoo:pkdn_teacher or
+zoo:pkdn_teacher_lfw) for the demo's steps, and Table 2's
 three teachers (full, without FFB, without PFB and FFB) are trained from
 scratch in each seed for TEACHER_STEPS, the same for all three. The first
 claim holds the networks to the issue's bar: the teacher beats bicubic by
@@ -11,7 +12,7 @@ TEACHER_OVER_BICUBIC and the undistilled student by TEACHER_OVER_STUDENT.
 
 from isr_kd_tf.claims import Claim, Plan, row
 
-DEMO = "flags/pkdn/demo.cfg"
+DEMOS = {"bundled": "flags/pkdn/demo.cfg", "real": "flags/real/pkdn_demo.cfg"}    # per protocol
 NOT_SHARED = ("workdir", "stages", "init_from", "seed", "verbose")
 TEACHER_STEPS = 800            # Table 2: each teacher, per seed (the zoo teacher's curve is flat after ~2400)
 TEACHER_OVER_BICUBIC = 1.5     # dB
@@ -21,9 +22,9 @@ SMOKE = dict(width=0.0625, pfb_per_stage=1, student_blocks=1, hr_size=32, batch_
              verbose=0, source_data="synthetic_faces/tiny")
 
 
-def plan(smoke=False):
+def plan(smoke=False, protocol="bundled"):
     from isr_kd_tf.config import read_flagfile
-    demo = read_flagfile(DEMO)
+    demo = read_flagfile(DEMOS[protocol])
     base = {k: v for k, v in demo.items() if k not in NOT_SHARED}
     base.update(method="pkdn", verbose=2)
     if smoke:

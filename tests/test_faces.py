@@ -43,8 +43,7 @@ def det():
 
 
 def _found(photo, det):
-    from isr_kd_tf.infer import detect_faces
-    return detect_faces(photo, det)
+    return faces.detect_faces(photo, det)
 
 
 def test_the_astronaut_s_face_is_found_where_it_is(det):

@@ -1,9 +1,10 @@
 """ISR-KD's claims (Tables I, III, IV) as runs on the bundled domains and margins.
 
-Every run is the demo's (flags/demo.cfg, on the protocol of
-flags/bundled/isr_kd.cfg): G_S is the zoo's (zoo:isr_kd_gs_real, or
-zoo:isr_kd_gs_cartoon for Table IV), and each seed trains the incremental
-and fine-tuning runs from it on 200 old-domain + 800 new-domain images.
+Every run is the protocol's demo's (bundled: flags/demo.cfg on
+flags/bundled/isr_kd.cfg; real: flags/real/demo.cfg on flags/real/isr_kd.cfg):
+G_S is the zoo's (zoo:isr_kd_gs_real / zoo:isr_kd_gs_utkface, or
+zoo:isr_kd_gs_cartoon / zoo:isr_kd_gt_anime for Table IV), and each seed
+trains the incremental and fine-tuning runs from it on the demo's mix.
 Forgetting = PSNR drop on the old domain against G_S; gain = PSNR rise on
 the new domain. The first claim is the protocol's own: the networks beat
 bicubic upsampling by a clear margin, or nothing else means much.
@@ -11,7 +12,9 @@ bicubic upsampling by a clear margin, or nothing else means much.
 
 from isr_kd_tf.claims import Claim, Plan, row
 
-DEMO = "flags/demo.cfg"
+# per protocol: the demo whose settings every run shares, and the zoo's G_T (cartoons first, Table IV)
+PROTOCOLS = {"bundled": ("flags/demo.cfg", "zoo:isr_kd_gs_cartoon"),
+             "real": ("flags/real/demo.cfg", "zoo:isr_kd_gt_anime")}
 NOT_SHARED = ("workdir", "stages", "init_from", "seed", "verbose")
 SMOKE = dict(width=0.0625, hr_size=32, batch_size=2, epochs=1, steps_per_epoch=2, checkpoint_every=1,
              keep_checkpoints=2, log_every=100, val_images=0, eval_limit=4, verbose=0, lr_schedule="cosine",
@@ -42,9 +45,10 @@ def _forgets_half_and_keeps_half(kd, ft, old, new):
     return margins
 
 
-def plan(smoke=False):
+def plan(smoke=False, protocol="bundled"):
     from isr_kd_tf.config import read_flagfile
-    demo = read_flagfile(DEMO)
+    demo_file, zoo_gt = PROTOCOLS[protocol]
+    demo = read_flagfile(demo_file)
     base = {k: v for k, v in demo.items() if k not in NOT_SHARED}
     base.update(method="isr_kd", verbose=2)
     if smoke:
@@ -52,7 +56,7 @@ def plan(smoke=False):
         gs = dict(base, stages=("pretrain",))
         gt = dict(base, stages=("pretrain",), pretrain_data="target")
     else:
-        gs, gt = demo["init_from"], "zoo:isr_kd_gs_cartoon"
+        gs, gt = demo["init_from"], zoo_gt
     runs = {
         "gs": gs,
         "kd": dict(base, stages=("incremental",), init_from="@gs"),
