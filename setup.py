@@ -17,7 +17,7 @@ setup(
     entry_points={"isr_kd_tf.methods": ["isr_kd = isr_kd_tf.isr_kd.method:METHOD",
                                         "pkdn = pkdn_tf.method:METHOD"]},
     # the model zoo: trimmed work directories (isr_kd_tf/zoo)
-    package_data={"isr_kd_tf": ["zoo/weights/*/*", "zoo/weights/*/*/*", "zoo/weights/*/*/*/*"]},
+    package_data={"isr_kd_tf": ["zoo/weights/*/*", "zoo/weights/*/*/*", "zoo/weights/*/*/*/*", "isr_kd/weights/*"]},
     python_requires=">=3.10",
     install_requires=requirements,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "torch==2.13.0",

@@ -34,17 +34,29 @@ def jpeg_roundtrip(images, quality):
     return np.stack(out).astype(np.float32)
 
 
+def identity_scores(sr_desc, hr_desc):
+    """{"id_cos": mean cosine similarity of each SR face's descriptor to its HR's, "id_verified": share of SR
+    faces whose nearest HR descriptor (cosine) among the set is their own HR's}."""
+    a = sr_desc / np.linalg.norm(sr_desc, axis=1, keepdims=True)
+    b = hr_desc / np.linalg.norm(hr_desc, axis=1, keepdims=True)
+    sim = a @ b.T
+    return {"id_cos": float(np.mean(np.diag(sim))),
+            "id_verified": float(np.mean(np.argmax(sim, axis=1) == np.arange(len(a))))}
+
+
 def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_extractor=None, progress=None,
-          quantize=True, jpeg_quality=0):
+          quantize=True, jpeg_quality=0, identity=None):
     """Mean PSNR and SSIM of `predict` over a finished eval dataset (and FID with an extractor).
 
     reference: another predictor whose outputs replace HR as the ground truth
     (ISR-KD Table II: how alike two models' outputs are). quantize: clip and
     round SR to uint8 values before scoring, as a saved image would be.
     jpeg_quality > 0: SR and the truth both go through a JPEG round trip first.
-    Returns {"psnr", "ssim", "fid"} (fid None without an extractor).
+    identity: a face network (images -> descriptors) for identity_scores.
+    Returns {"psnr", "ssim", "fid"} (fid None without an extractor), and with `identity` "id_cos" and
+    "id_verified".
     """
-    p, s = [], []
+    p, s, descs = [], [], []
     fid_acc = fid.FID(fid_extractor) if fid_extractor is not None else None
     for batch in dataset:
         sr = predict(batch)
@@ -55,18 +67,27 @@ def score(predict, dataset, crop_border=0, y_channel=False, reference=None, fid_
         s.append(metrics.ssim(sr, truth, crop_border, y_channel, quantize).numpy())
         if fid_acc is not None:
             fid_acc.add(tf.clip_by_value(tf.round(sr), 0, 255), truth)
+        if identity is not None:
+            pair = tf.clip_by_value(tf.round(tf.concat([tf.cast(sr, tf.float32), tf.cast(truth, tf.float32)], 0)),
+                                    0, 255)
+            descs.append(np.split(np.asarray(identity(pair)), 2))
         if progress is not None:
             progress.update(int(batch["hr"].shape[0]))
     if not p:
         return {"psnr": float("nan"), "ssim": float("nan"), "fid": None}
-    return {"psnr": float(np.mean(np.concatenate(p))), "ssim": float(np.mean(np.concatenate(s))),
-            "fid": fid_acc.value() if fid_acc is not None else None}
+    out = {"psnr": float(np.mean(np.concatenate(p))), "ssim": float(np.mean(np.concatenate(s))),
+           "fid": fid_acc.value() if fid_acc is not None else None}
+    if identity is not None:
+        out.update(identity_scores(np.concatenate([d[0] for d in descs]), np.concatenate([d[1] for d in descs])))
+    return out
 
 
 def results_markdown(rows, baseline, fid_label=fid.LABEL):
     """value (relative % change against the baseline model on the same test set)."""
     base = {r["test"]: r for r in rows if r["model"] == baseline}
-    lines = [f"| model | test | PSNR (Δ%) | SSIM (Δ%) | {fid_label} (Δ%) |", "|---|---|---|---|---|"]
+    ident = any(r.get("id_cos") is not None for r in rows)
+    lines = [f"| model | test | PSNR (Δ%) | SSIM (Δ%) | {fid_label} (Δ%) |" + (" ID cos | ID verified |" if ident else ""),
+             "|---|---|---|---|---|" + ("---|---|" if ident else "")]
     for r in rows:
         b = base.get(r["test"])
 
@@ -78,7 +99,9 @@ def results_markdown(rows, baseline, fid_label=fid.LABEL):
                 v += f" ({100 * (r[k] - b[k]) / b[k]:+.2f})"
             return v
 
-        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {cell('fid')} |")
+        ids = f" {r['id_cos']:.4f} | {100 * r['id_verified']:.1f} % |" if r.get("id_cos") is not None else (
+            " n/a | n/a |" if ident else "")
+        lines.append(f"| {r['model']} | {r['test']} | {cell('psnr')} | {cell('ssim')} | {cell('fid')} |" + ids)
     return "\n".join(lines) + "\n"
 
 

@@ -112,13 +112,14 @@ def score_models(s, predictors, split="test", limit=None, reference=None, extrac
     that scores models: a run's own results and `python -m isr_kd_tf.evaluate` both use it.
     reference: a predictor whose outputs replace HR (similarity between models)."""
     rows = []
+    identity = s.method.identity_network(s)
     for test, domain, name in s.method.test_sets(s):
         for model, fn in predictors.items():
             total = limit or s.run.eval_limit or None
             with tqdm(desc=f"{prefix}{model} on {test}", unit="image", file=sys.stderr, total=total,
                       disable=not progress) as bar:
                 r = score_on(s, fn, name, domain, split, limit, reference=reference, fid_extractor=extractor,
-                             progress=bar)
+                             progress=bar, identity=identity)
             rows.append({"model": prefix + model, "test": test, **r})
     return rows
 

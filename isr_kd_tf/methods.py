@@ -55,7 +55,7 @@ class Method:
     samples_per_set = 3           # rows per test set in samples.png
     onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
     benchmarks_module = ""        # module holding BENCHMARKS = {name: fn(**options) -> dict}
-    claims_module = ""            # module holding plan(smoke) -> isr_kd_tf.claims.Plan
+    claims_module = ""            # module holding plan(smoke, protocol) -> isr_kd_tf.claims.Plan
     whole_image_sets = ()         # datasets whose images are resized whole, never centre-cropped
 
     def check(self, s):
@@ -68,6 +68,11 @@ class Method:
 
     def source_step(self, s):
         """None, or (dataset, name, split) -> dataset: applied to every dataset as it is loaded."""
+        return None
+
+    def identity_network(self, s):
+        """None, or a face network (images in [0, 255] -> descriptors) whose descriptors of SR and HR score
+        identity in this method's tables (evaluation.identity_scores)."""
         return None
 
     def sample_columns(self, s, batch):

@@ -47,3 +47,25 @@ def test_a_runs_own_table_and_evaluate_are_one_scoring_path(name, tmp_path, data
         assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-6) and a["ssim"] == pytest.approx(b["ssim"], abs=1e-6)
     assert evaluate.baseline([s.run.workdir], rows) == own["baseline"]
     assert own["baseline"] == {"isr_kd": "pretrained", "pkdn": "student_no_kd"}[name]
+
+
+def test_identity_scores_are_cosines_and_nearest_own_matches():
+    from isr_kd_tf import evaluation
+    rng = np.random.default_rng(0)
+    hr = rng.normal(size=(5, 8))
+    sr = hr + rng.normal(scale=0.1, size=hr.shape)
+    sr[4] = hr[1]                                           # face 5 looks like face 2's HR
+    got = evaluation.identity_scores(sr, hr)
+    cos = [float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(sr, hr)]
+    assert got["id_cos"] == pytest.approx(np.mean(cos), abs=1e-12)
+    assert got["id_verified"] == pytest.approx(4 / 5)
+
+
+def test_a_table_with_identity_has_its_columns():
+    from isr_kd_tf import evaluation
+    rows = [{"model": "bicubic", "test": "source", "psnr": 20.0, "ssim": 0.5, "fid": None, "id_cos": 0.9,
+             "id_verified": 0.25},
+            {"model": "g", "test": "source", "psnr": 22.0, "ssim": 0.6, "fid": None, "id_cos": 0.95,
+             "id_verified": 0.5}]
+    md = evaluation.results_markdown(rows, "g")
+    assert "ID cos | ID verified |" in md and "| 0.9500 | 50.0 % |" in md

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from isr_kd_tf import data, experiment, loop, methods, visualize
 from isr_kd_tf.errors import UserError
+from isr_kd_tf.isr_kd import face_api
 from isr_kd_tf.isr_kd.config import ISRKDConfig
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
@@ -89,8 +90,11 @@ def restore_gan_state(s, path, discriminator, g_opt, d_opt):
 
 
 def identity_net(s):
+    """The identity loss's face network: face-api's shipped one by name (face_api), or the user's file."""
     if not s.paper.identity_net:
         return None
+    if s.paper.identity_net == face_api.NAME:
+        return face_api.build()
     from isr_kd_tf.pretrained import load_identity_net
     return load_identity_net(s.paper.identity_net)
 
@@ -149,6 +153,9 @@ class ISRKD(methods.Method):
 
     def test_sets(self, s):
         return [("source", data.SOURCE, s.run.source_data), ("target", data.TARGET, s.paper.target_data)]
+
+    def identity_network(self, s):
+        return face_api.shared()         # face-api's descriptor network: identity beside PSNR and SSIM
 
     def domains(self, s, stage):
         p = s.paper
