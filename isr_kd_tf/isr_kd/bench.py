@@ -34,6 +34,44 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
                         batch_size=batch_size, hr_size=hr_size, width=width)
 
 
+def bench_identity_loss_cost(batch_size=16, hr_size=96, width=0.25, steps=3, **_):
+    """The incremental step of the real-image protocol (96x96, width 1/4) without and with the identity loss
+    (face-api's network on SR and HR inside the step): ms per step each, alternated in one run."""
+    import keras
+    import tensorflow as tf
+    from isr_kd_tf import data
+    from isr_kd_tf.isr_kd import face_api
+    from isr_kd_tf.isr_kd.discriminator import build_discriminator
+    from isr_kd_tf.isr_kd.generator import build_generator
+    from isr_kd_tf.isr_kd.method import EdgeTargets
+    from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+    from isr_kd_tf.optim import FusedAdam
+
+    hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
+    batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
+                        data.PipelineConfig(hr_size=hr_size, features=EdgeTargets(8, "fixed")))
+
+    def step(identity):
+        keras.utils.set_random_seed(0)
+        g = build_generator(width)
+        trainer = ISRKDTrainer(g, build_discriminator(width, hr_size), copy_generator(g), "incremental",
+                               identity_net=face_api.build() if identity else None)
+        trainer.compile(FusedAdam(1e-4), FusedAdam(1e-4))
+        trainer.g_optimizer.build(g.trainable_variables)
+        trainer.d_optimizer.build(trainer.discriminator.trainable_variables)
+        return tf.function(trainer.train_step, autograph=False)
+
+    without, with_id = step(False), step(True)
+    times = {"without": [], "with": []}
+    for _ in range(steps):                     # alternated, so both see the machine's same drift
+        times["without"].append(time_steps(without, batch, 1))
+        times["with"].append(time_steps(with_id, batch, 1))
+    a, b = sorted(times["without"])[steps // 2], sorted(times["with"])[steps // 2]
+    return {"name": "identity_loss_cost", "batch_size": batch_size, "hr_size": hr_size, "width": width,
+            "step_ms_without_identity": round(1000 * a, 1), "step_ms_with_identity": round(1000 * b, 1),
+            "identity_ms_per_step": round(1000 * (b - a), 1), "ratio": round(b / a, 2)}
+
+
 def bench_inference(width=1.0, steps=5, peak=None, **_):
     """The exported ISR-KD generator, 16x16 -> 128x128: batch-1 latency, batch-32 throughput."""
     import tensorflow as tf
@@ -61,4 +99,5 @@ def bench_inference(width=1.0, steps=5, peak=None, **_):
 
 
 
-BENCHMARKS = {"isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference}
+BENCHMARKS = {"isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference,
+              "identity_loss_cost": bench_identity_loss_cost}
