@@ -93,7 +93,7 @@ def add(workdir, name="", folder=FOLDER):
             f.write(f'model_checkpoint_path: "{ckpt}"\nall_model_checkpoint_paths: "{ckpt}"\n')
         with open(os.path.join(stage_dir, "DONE")) as f:
             stages[stage] = json.load(f)
-    run.update(workdir=PREFIX + name, data_dir="")     # nothing of this machine's paths
+    run.update(workdir=PREFIX + name, data_dir="", real_data_dir="")     # nothing of this machine's paths
     with open(os.path.join(tmp, "config.json"), "w") as f:
         json.dump(settings, f, indent=2)
     minutes = _training_minutes(workdir)
