@@ -41,10 +41,11 @@ def _prefix(workdir, workdirs):
 
 
 def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_weights="", checkpoint="",
-             data_dir="", fid_graph="", extractor=None, progress=True, real_data_dir=""):
+             data_dir="", fid_graph="", extractor=None, progress=True, real_data_dir="", test_sets=()):
     """Rows {"model", "test", "psnr", "ssim", "fid"} for bicubic upsampling and every trained
     stage of every workdir (or the model of an export); data_dir overrides where the runs
-    found their data (real_data_dir: the real-image folders). extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
+    found their data (real_data_dir: the real-image folders); test_sets: "setting=dataset" pairs that score
+    on other sets than the run's (e.g. source_data=lfw_parts: real faces from elsewhere). extractor: the FID network (default fid.fid_network(fid_graph, inception_weights))."""
     if checkpoint and len(workdirs) != 1:
         raise UserError("--checkpoint names one checkpoint: give exactly one --workdir with it")
     extractor = extractor or fid.fid_network(fid_graph, inception_weights)
@@ -56,6 +57,12 @@ def evaluate(workdirs, split="test", limit=None, similarity_to="", inception_wei
             s.run.data_dir = data_dir
         if real_data_dir:
             s.run.real_data_dir = real_data_dir
+        if test_sets:
+            for pair in test_sets:
+                key, _, value = pair.partition("=")
+                if key not in ("source_data", "target_data") or not value:
+                    raise UserError(f"--test_set={pair}: give source_data=NAME or target_data=NAME")
+                setattr(s.run if hasattr(s.run, key) else s.paper, key, value)
         method = s.method
         data.prepare_sets([n for _, _, n in method.test_sets(s)], s.run.data_dir or None, s.run.real_data_dir or None)
         is_export = tf.io.gfile.exists(os.path.join(workdir, "saved_model.pb"))
@@ -105,7 +112,7 @@ def main(argv):
     extractor = fid.fid_network(FLAGS.fid_graph, FLAGS.inception_weights)
     rows = evaluate(FLAGS.workdir, FLAGS.split, FLAGS.limit or None, FLAGS.similarity_to, checkpoint=FLAGS.checkpoint,
                     data_dir=FLAGS.data_dir, extractor=extractor,
-                    real_data_dir=FLAGS.real_data_dir)
+                    real_data_dir=FLAGS.real_data_dir, test_sets=FLAGS.test_set)
     out = FLAGS.output or default_output(FLAGS.workdir[0], FLAGS.similarity_to)
     os.makedirs(out, exist_ok=True)
     title = (f"Output similarity to {FLAGS.similarity_to}" if FLAGS.similarity_to
@@ -123,6 +130,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("real_data_dir", "", "Where the real-image folders are (utkface/, anime_faces/, lfw_parts/), "
                         "if not where the runs found them.")
     flags.DEFINE_string("split", "test", "Dataset split to score.")
+    flags.DEFINE_multi_string("test_set", [], "Score on another set: source_data=NAME or target_data=NAME (e.g. "
+                              "source_data=lfw_parts: real faces the model never trained on).")
     flags.DEFINE_integer("limit", 0, "Images per test set (0 = all, or the run's --eval_limit).")
     flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the newest (one workdir, one stage).")
     flags.DEFINE_string("baseline", "", "Row that the relative % changes compare with (default: the one the "

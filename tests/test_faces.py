@@ -177,3 +177,18 @@ def test_a_photograph_too_large_to_hold_upscaled_is_refused_in_one_line_before_a
     huge = np.zeros((3000, 3000, 3), np.uint8)             # x8: 576 megapixels
     with pytest.raises(UserError, match="over 400 megapixels; downscale or crop it first"):
         infer.face_photo(lambda x: pytest.fail("the model ran"), huge, "out/huge_x8.png", False, None, LR_SIDE, SCALE)
+
+
+def test_a_landmark_template_measured_on_aligned_crops_is_the_one_they_were_aligned_to(det):
+    """zoo --face_template measures a training set's framing: on crops aligned to a known template,
+    the measured mean landmarks are that template."""
+    photo = skdata.astronaut()
+    (face,) = _found(photo, det)
+    crops = []
+    for side, shift in ((96, 0.0), (96, 1.5), (96, -1.5)):
+        points = faces.template(side) + shift
+        crops.append(faces.warp(photo, faces.similarity(face.landmarks, points), (side, side)))
+    landmarks, used = faces.measure_template(np.stack(crops), det)
+    assert used == 3
+    np.testing.assert_allclose(landmarks * 96, faces.template(96), atol=3.0)
+    assert faces.landmark_error(landmarks * 12, faces.template(12)) < 0.1

@@ -19,10 +19,12 @@ flags.DEFINE_string("folder", zoo.FOLDER, "The zoo folder (the package's own by 
 flags.DEFINE_integer("face_template", 0, "With --add, or alone with --name: measure the face detector's five "
                      "landmarks on this many of the entry's training crops and store their mean with it "
                      "(landmarks.json), how infer --faces aligns photographs' faces for its network.")
+flags.DEFINE_string("data_dir", "", "With --face_template: the tfds data folder holding the entry's training set.")
+flags.DEFINE_string("real_data_dir", "", "With --face_template: the real-image folders, if the set is not built yet.")
 FLAGS = flags.FLAGS
 
 
-def add_face_template(name, n=500, folder=zoo.FOLDER):
+def add_face_template(name, n=500, folder=zoo.FOLDER, data_dir="", real_data_dir=""):
     """Measures where the detector puts the five landmarks in the first `n` training crops of entry
     `name`'s network (its first stage's data, framed as training frames it) and stores the mean beside
     the entry, for `infer --faces` to align photographs' faces the same way."""
@@ -32,7 +34,8 @@ def add_face_template(name, n=500, folder=zoo.FOLDER):
     path = zoo.resolve(zoo.PREFIX + name, folder)
     s = config.load(path)
     spec = s.method.domains(s, s.run.stages[0])[0]
-    ds = data.eval_dataset(spec.name, "train", spec.domain, experiment.pipeline(s), 50, s.run.data_dir or None, n)
+    data.prepare_sets([spec.name], data_dir or None, real_data_dir or None)
+    ds = data.eval_dataset(spec.name, "train", spec.domain, experiment.pipeline(s), 50, data_dir or None, n)
     crops = np.concatenate([b["hr"].numpy() for b in ds]).round().astype(np.uint8)
     landmarks, used = faces.measure_template(crops)
     faces.save_template(path, landmarks, measured_on=f"{spec.name} train, first {len(crops)} crops "
@@ -49,7 +52,8 @@ def main(argv):
         print(f"added {out}; use it as --init_from=zoo:{name}", flush=True)
     if FLAGS.face_template:
         name = name if FLAGS.add else FLAGS.name
-        landmarks, used, n = add_face_template(name, FLAGS.face_template, FLAGS.folder)
+        landmarks, used, n = add_face_template(name, FLAGS.face_template, FLAGS.folder, FLAGS.data_dir,
+                                               FLAGS.real_data_dir)
         print(f"zoo:{name}: face template from {used} of {n} training crops: "
               + ", ".join(f"({x:.3f}, {y:.3f})" for x, y in landmarks), flush=True)
     if FLAGS.add or FLAGS.face_template:
