@@ -47,3 +47,14 @@ def real_data_dir():
         pytest.skip(f"the real-image sets are not at {SHARED_DATA} (utkface/, anime_faces/, lfw_parts/ "
                     "with images/ and split files)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_tfds(real_data_dir, tmp_path_factory):
+    """The three real-image sets built once per session from ../shared/data: (data_dir, real_data_dir)."""
+    from isr_kd_tf import data
+    from isr_kd_tf.data import real_faces
+
+    d = str(tmp_path_factory.mktemp("real_tfds"))
+    data.prepare_sets(real_faces.NAMES, d, real_data_dir)
+    return d, real_data_dir

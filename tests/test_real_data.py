@@ -1,7 +1,10 @@
 """The real-image builders (utkface, anime_faces, lfw_parts): split files as given, bytes as stored,
 part labels as parsing maps, one line for a missing or incomplete folder."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from PIL import Image
 from isr_kd_tf import data
 from isr_kd_tf.data import real_faces
 from isr_kd_tf.errors import UserError
+from tests.conftest import ROOT
 
 
 def _folder(root, name, n_per_split=(3, 2, 2), size=40, masks=False):
@@ -92,11 +96,10 @@ def test_crops_are_the_sets_own():
 
 
 @pytest.mark.slow
-def test_the_shared_sets_build_with_their_published_splits(real_data_dir, tmp_path):
+def test_the_shared_sets_build_with_their_published_splits(real_tfds):
     """The facts of ../shared/data (its README): 8000/1000/1000, 8000/1000/1000, LFW's own 1500/500/927;
     sizes 200, 96, 250; masks in three colours only."""
-    d = str(tmp_path / "tfds")
-    data.prepare_sets(real_faces.NAMES, d, real_data_dir)
+    d, real_data_dir = real_tfds
     want = {"utkface": ((8000, 1000, 1000), 200), "anime_faces": ((8000, 1000, 1000), 96),
             "lfw_parts": ((1500, 500, 927), 250)}
     for name, (counts, side) in want.items():
@@ -107,3 +110,25 @@ def test_the_shared_sets_build_with_their_published_splits(real_data_dir, tmp_pa
             listed = {line.strip() for line in f if line.strip()}
         assert {os.path.splitext(k)[0] if name == "lfw_parts" else k for k in data.keys(name, "test", d)} == listed
     assert set(np.unique(ex["parsing"].numpy())) <= {0, 1, 17}
+
+
+def _train(flagfile, workdir, data_dir, *extra):
+    out = subprocess.run([sys.executable, "-m", "isr_kd_tf.train", f"--flagfile={flagfile}", f"--workdir={workdir}",
+                          f"--data_dir={data_dir}", *extra], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(os.path.join(workdir, "results.json")) as f:
+        return json.load(f), out.stdout
+
+
+SMOKE = ["--steps_per_epoch=2", "--batch_size=2", "--eval_limit=2", "--val_images=0", "--checkpoint_every=2"]
+
+
+@pytest.mark.slow
+def test_the_real_image_pkdn_demo_at_smoke_size(real_tfds, tmp_path):
+    """The README's real-image PKDN command (flags/real/pkdn_demo.cfg): students from the zoo's LFW teacher."""
+    d, real_data_dir = real_tfds
+    results, _ = _train("flags/real/pkdn_demo.cfg", str(tmp_path / "pkdn"), d, *SMOKE, "--epochs=1",
+                        f"--real_data_dir={real_data_dir}")
+    assert {r["model"] for r in results["rows"]} == {"bicubic", "teacher", "student_kd", "student_no_kd"}
+    assert results["test_sets"] == {"lfw_parts": "lfw_parts"}
