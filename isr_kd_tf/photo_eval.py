@@ -129,18 +129,21 @@ def table(scores):
     return "\n".join(lines)
 
 
-def picture(path, lr, bicubic, out, original):
-    """LR (nearest) | bicubic | SR | original, side by side, at most 1600 px wide."""
+def picture(path, lr, bicubic, out, original, rows=0.65, width=1200):
+    """The upper `rows` of the photograph (where the faces are) as four panels one above the other:
+    input (nearest) | bicubic | infer --faces | original, `width` pixels wide."""
     from isr_kd_tf import visualize
     nearest = cv2.resize(lr, out.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-    row = np.concatenate([nearest, bicubic, out, original], 1)
-    k = min(1.0, 1600 / row.shape[1])
-    row = cv2.resize(row, (int(row.shape[1] * k), int(row.shape[0] * k)), interpolation=cv2.INTER_AREA)
-    head = np.full((22, row.shape[1], 3), 255, np.uint8)
-    for j, text in enumerate(("input (x8 smaller)", "bicubic", "infer --faces", "original")):
-        cv2.putText(head, text, (4 + j * row.shape[1] // 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    visualize.save_png(path, np.concatenate([head, row], 0))
+    h = int(out.shape[0] * rows)
+    k = width / out.shape[1]
+    panels = []
+    for img, text in ((nearest, "input, 8x smaller (nearest)"), (bicubic, "bicubic x8"),
+                      (out, "infer --faces x8"), (original, "original")):
+        small = cv2.resize(img[:h], (width, int(h * k)), interpolation=cv2.INTER_AREA)
+        head = np.full((24, width, 3), 255, np.uint8)
+        cv2.putText(head, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        panels += [head, small]
+    visualize.save_png(path, np.concatenate(panels, 0))
 
 
 FLAGS = flags.FLAGS

@@ -37,6 +37,12 @@ def _brighter_sr(lr):
     return {"sr": _bicubic_sr(lr)["sr"] + 40.0}
 
 
+def _restore(*args, **kwargs):
+    """faces.restore with the crop allowed to shrink a face to half: these tests place faces for the
+    16x16 CelebA-framed crop, where the astronaut shrunk 8x fits at 0.67 (MIN_ZOOM is for real models)."""
+    return faces.restore(*args, **{"min_zoom": 0.5, **kwargs})
+
+
 @pytest.fixture(scope="module")
 def det():
     return faces.detector()
@@ -59,7 +65,7 @@ def test_the_astronaut_s_face_is_found_where_it_is(det):
 def test_photographs_without_a_face_give_the_bicubic_upscale_and_say_so(tmp_path, det):
     for photo in (_shrink(skdata.chelsea(), 2), _shrink(skdata.coffee(), 4)):
         assert _found(photo, det) == []
-        result = faces.restore(photo, [], _bicubic_sr, LR_SIDE, SCALE)
+        result = _restore(photo, [], _bicubic_sr, LR_SIDE, SCALE)
         np.testing.assert_array_equal(result.image, faces.upscale(photo, SCALE))
 
 
@@ -89,7 +95,7 @@ def test_an_identity_model_changes_nothing_outside_the_faces_and_the_seam_has_no
     photo = _shrink(skdata.astronaut(), K)
     found = _found(photo, det)
     plain = faces.upscale(photo, SCALE).astype(np.float32)
-    same = faces.restore(photo, found, _bicubic_sr, LR_SIDE, SCALE)
+    same = _restore(photo, found, _bicubic_sr, LR_SIDE, SCALE)
     assert same.faces[0][1] == "" and len(same.crops) == 1
     diff = np.abs(same.image.astype(np.float32) - plain).max(-1)
     x, y, w, h = faces.footprint(found[0], LR_SIDE, SCALE)           # the aligned crop's box, upscaled
@@ -99,7 +105,7 @@ def test_an_identity_model_changes_nothing_outside_the_faces_and_the_seam_has_no
     assert np.median(diff[~outside]) <= 6          # inside: the round trip through the smaller aligned crop
     # a model that brightens by 40: a hard paste would step by 40 at the crop's edge
     grey = np.full_like(photo, 100)                    # the same face position on a flat photograph:
-    lift = faces.restore(grey, found, _brighter_sr, LR_SIDE, SCALE).image.astype(np.float32).mean(-1) - 100
+    lift = _restore(grey, found, _brighter_sr, LR_SIDE, SCALE).image.astype(np.float32).mean(-1) - 100
     # the lift is 40 x the blending mask
     assert lift.max() > 35                                          # the face got the model's output
     steps = max(np.abs(np.diff(lift, axis=0)).max(), np.abs(np.diff(lift, axis=1)).max())
@@ -112,13 +118,15 @@ def test_too_small_too_large_and_cut_faces_are_left_as_bicubic_with_one_note_eac
     (face,) = _found(small, det)
     tiny = faces.Face(face.box, face.landmarks / 3, face.score)          # the same face a third the size
     large = faces.Face(face.box, face.landmarks * 4, face.score)         # and four times it
+    # by default a face the crop would shrink by more than 15 % (here to 0.67) stays bicubic: it keeps more
+    assert "too large" in faces.restore(small, [face], _brighter_sr, LR_SIDE, SCALE).faces[0][1]
     for f, word in ((tiny, "too small"), (large, "too large")):
-        r = faces.restore(small, [f], _brighter_sr, LR_SIDE, SCALE)
+        r = _restore(small, [f], _brighter_sr, LR_SIDE, SCALE)
         assert word in r.faces[0][1] and r.crops == []
         np.testing.assert_array_equal(r.image, faces.upscale(small, SCALE))
     cut = small[:, 27:]                              # the photograph's left edge cuts through the face
     found = [faces.Face(face.box, face.landmarks - [27, 0], face.score)]
-    r = faces.restore(cut, found, _brighter_sr, LR_SIDE, SCALE)
+    r = _restore(cut, found, _brighter_sr, LR_SIDE, SCALE)
     assert "cut by the border" in r.faces[0][1]
 
 
@@ -135,7 +143,7 @@ def test_a_rotated_face_is_aligned_upright(det):
         m = faces.similarity(f.landmarks, faces.template(LR_SIDE))
         return np.degrees(np.arctan2(m[1, 0], m[0, 0]))
     assert abs(angle(face) - angle(upright) - 25) < 6      # the alignment undoes the photograph's rotation
-    r = faces.restore(turned, [face], _brighter_sr, LR_SIDE, SCALE)
+    r = _restore(turned, [face], _brighter_sr, LR_SIDE, SCALE)
     assert r.faces[0][1] == "" and len(r.crops) == 1
 
 
@@ -146,7 +154,7 @@ def test_several_overlapping_faces_are_each_pasted(det):
     group[:, 12:56] = np.where(np.arange(44)[None, :, None] < 10, group[:, 12:56], one)   # a second, 12 px on
     found = _found(group, det)
     assert len(found) == 2
-    r = faces.restore(group, found, _brighter_sr, LR_SIDE, SCALE)
+    r = _restore(group, found, _brighter_sr, LR_SIDE, SCALE)
     assert len(r.crops) == 2 and any("overlaps face" in n for _, n in r.faces)
 
 
@@ -155,7 +163,7 @@ def test_the_command_on_a_photograph_and_without_the_detector(tmp_path):
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), cv2.cvtColor(_shrink(skdata.astronaut(), K), cv2.COLOR_RGB2BGR))
     env = {**os.environ, "PYTHONPATH": ROOT}
-    args = [sys.executable, "-m", "isr_kd_tf.infer", "--faces", "--model=zoo:isr_kd_gs_real", f"--input={photo}",
+    args = [sys.executable, "-m", "isr_kd_tf.infer", "--faces", f"--input={photo}",       # the default model
             f"--output={tmp_path / 'out'}", "--compare"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -47,7 +47,7 @@ def test_the_chains_cover_every_flagfile():
     included = {"flags/isr_kd/common.cfg", "flags/pkdn/common.cfg", "flags/bundled/isr_kd.cfg",
                 "flags/bundled/pkdn.cfg", "flags/real/isr_kd.cfg", "flags/real/pkdn.cfg"}
     zoo_recipes = {p for p in every if p.startswith("flags/zoo/")}      # run by tests/test_zoo.py
-    real_demos = {"flags/real/pkdn_demo.cfg"}     # run by tests/test_real_data.py
+    real_demos = {"flags/real/demo.cfg", "flags/real/pkdn_demo.cfg"}     # run by tests/test_real_data.py
     assert zoo_recipes and every - included - zoo_recipes - real_demos == (set(ISR_KD) | set(PKDN) | set(TWINS)
                                                                            | {"flags/demo.cfg"})
 

@@ -125,6 +125,27 @@ SMOKE = ["--steps_per_epoch=2", "--batch_size=2", "--eval_limit=2", "--val_image
 
 
 @pytest.mark.slow
+def test_the_real_image_isr_kd_demo_at_smoke_size(real_tfds, tmp_path):
+    """The README's real-image ISR-KD command (flags/real/demo.cfg) on ../shared/data, a few steps from its zoo
+    entry: every row scored, samples.png written into the run folder; then evaluate on another set."""
+    d, real_data_dir = real_tfds
+    results, _ = _train("flags/real/demo.cfg", str(tmp_path / "demo"), d, *SMOKE, f"--real_data_dir={real_data_dir}",
+                        "--source_count=4", "--target_count=8")
+    rows = {(r["model"], r["test"]) for r in results["rows"]}
+    assert rows == {(m, t) for m in ("bicubic", "pretrained", "incremental_kd", "incremental_no_kd")
+                    for t in ("source", "target")}
+    assert results["test_sets"] == {"source": "utkface", "target": "anime_faces"}
+    assert all(r["id_cos"] is not None for r in results["rows"])          # identity beside PSNR and SSIM
+    assert os.path.isfile(tmp_path / "demo" / "samples.png")
+    from isr_kd_tf import evaluate                            # G_S on real faces it never trained on
+    rows = evaluate.evaluate([str(tmp_path / "demo")], limit=2, test_sets=["source_data=lfw_parts"], data_dir=d,
+                             real_data_dir=real_data_dir, progress=False)
+    assert {r["test"] for r in rows} == {"source", "target"} and all(r["psnr"] > 10 for r in rows)
+    with pytest.raises(UserError, match="source_data=NAME"):
+        evaluate.evaluate([str(tmp_path / "demo")], limit=2, test_sets=["width=2"], data_dir=d)
+
+
+@pytest.mark.slow
 def test_the_real_image_pkdn_demo_at_smoke_size(real_tfds, tmp_path):
     """The README's real-image PKDN command (flags/real/pkdn_demo.cfg): students from the zoo's LFW teacher."""
     d, real_data_dir = real_tfds
