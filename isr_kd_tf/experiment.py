@@ -240,8 +240,9 @@ def run(s):
         if cluster.is_chief:
             prepare_data(s)
         cluster.barrier("data prepared")
-    elif cluster.is_chief:
-        data.prepare_sets(dataset_names(s), s.run.data_dir or None, s.run.real_data_dir or None)
+    elif cluster.is_chief:       # the sets read from --real_data_dir, built before any work; the others on first use
+        data.prepare_sets([n for n in dataset_names(s) if data.reads_real_data_dir(n)], s.run.data_dir or None,
+                          s.run.real_data_dir or None)
     keras.utils.set_random_seed(s.run.seed)
     say(f"precision policy: {precision.set_policy(s.run.mixed_precision)}")
     method = s.method

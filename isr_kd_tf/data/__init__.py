@@ -10,9 +10,9 @@ from isr_kd_tf.data.degradation import box_downsample, canny, degrade, edge_targ
 from isr_kd_tf.data.pipeline import (SOURCE, TARGET, DomainSpec, PipelineConfig, augment,
                                      eval_dataset, finish, prepare, select, training_dataset)
 from isr_kd_tf.data.parsing import encode_parsing
-from isr_kd_tf.data.sources import keys, load, num_examples, prepare_sets
+from isr_kd_tf.data.sources import keys, load, num_examples, prepare_sets, reads_real_data_dir
 
 __all__ = ["box_downsample", "canny", "degrade", "edge_targets", "upsample_bicubic",
            "SOURCE", "TARGET", "DomainSpec", "PipelineConfig", "augment", "eval_dataset",
            "finish", "encode_parsing", "prepare", "select", "training_dataset", "keys", "load", "num_examples",
-           "prepare_sets"]
+           "prepare_sets", "reads_real_data_dir"]

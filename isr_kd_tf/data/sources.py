@@ -84,6 +84,11 @@ def builder(name, data_dir=None, real_data_dir=None):
     return b
 
 
+def reads_real_data_dir(name):
+    """Whether a dataset is built from the --real_data_dir folders."""
+    return name.split("/")[0].split(":")[0] in real_faces.NAMES
+
+
 def prepare_sets(names, data_dir=None, real_data_dir=None):
     """Builds each named tfds set that is not built yet (folder: sets need nothing)."""
     for name in dict.fromkeys(names):
