@@ -73,6 +73,13 @@ def _output_path(out_dir, root, path):
 MAX_OUTPUT_MEGAPIXELS = 400        # a x8 output of more is refused (its PNG alone would be gigabytes)
 
 
+def check_output_size(w, h, scale):
+    """A UserError for an image whose x`scale` output would be over MAX_OUTPUT_MEGAPIXELS."""
+    if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
+        raise UserError(f"a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
+                        "downscale or crop it first")
+
+
 def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=False, min_face_score=None,
         max_landmark_error=None):
     """Super-resolves every image; returns (written paths, skipped (path, reason) pairs, notes).
@@ -96,9 +103,7 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=
         try:
             lr = read_image(path)
             h, w = lr.shape[:2]
-            if h * w * 64 / 1e6 > MAX_OUTPUT_MEGAPIXELS:
-                raise UserError(f"{w}x{h}: its x8 output would be over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
-                                "downscale or crop it first")
+            check_output_size(w, h, 8)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if faces:
                 extra = face_photo(sr_fn, lr, target, compare, *face_tools, min_face_score=min_face_score,
@@ -139,9 +144,7 @@ def face_photo(sr_fn, photo, target, compare, det, lr_side, scale, points=None, 
     """One photograph face by face, written to `target` in strips; returns a note per face."""
     from isr_kd_tf import faces, visualize
     h, w = photo.shape[:2]
-    if h * w * scale * scale / 1e6 > MAX_OUTPUT_MEGAPIXELS:
-        raise UserError(f"a x{scale} {w}x{h} photograph is over {MAX_OUTPUT_MEGAPIXELS} megapixels; "
-                        "downscale or crop it first")
+    check_output_size(w, h, scale)
     points = faces.template(lr_side) if points is None else points
     found, notes = faces.find_faces(photo, det, points, min_face_score, max_landmark_error)
     p = faces.plan(photo, found, sr_fn, lr_side, scale, points)

@@ -66,7 +66,7 @@ def builder(name, data_dir=None, real_data_dir=None):
                 raise UserError(
                     f"celeb_a is not prepared in {b.data_dir_root} and could not be downloaded ({type(e).__name__}); "
                     "run `tfds build celeb_a` on a connected machine and pass its folder as --data_dir") from None
-        elif base in real_faces.NAMES:
+        elif reads_real_data_dir(name):
             print(f"building {name} in {b.data_dir_root} from its image folder (once)", flush=True)
             config = tfds.download.DownloadConfig(manual_dir=real_data_dir) if real_data_dir else None
             try:
