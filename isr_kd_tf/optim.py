@@ -36,8 +36,8 @@ class FusedAdam(keras.optimizers.Adam):
         return 0.5 * (1.0 + tf.cos(3.141592653589793 * tf.clip_by_value(t, 0.0, 1.0)))
 
     def scheduled_learning_rate(self):
-        value = keras.ops.convert_to_numpy        # also for a distributed (mirrored) variable
-        return float(value(self.learning_rate)) * float(value(self.learning_rate_factor()))
+        # read as tensors first (also a distributed variable): NumPy 2 warns on a variable's own __array__
+        return float(tf.convert_to_tensor(self.learning_rate)) * float(self.learning_rate_factor())
 
     def update_step(self, gradient, variable, learning_rate):
         if self.cosine_steps:          # nothing added to the step without a schedule

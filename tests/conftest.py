@@ -18,6 +18,9 @@ def pytest_collection_modifyitems(config, items):
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts processes or trains through the CLI; the fast tier "
                                        "(python -m pytest -q -m \"not slow\" tests) leaves it out")
+    from isr_kd_tf import KNOWN_WARNINGS      # pytest resets warning filters per test: give it the package's
+    for action, message, category, module in KNOWN_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"{action}:{message}:{category.__name__}:{module}")
 
 
 def pipeline(method="isr_kd", **settings):
