@@ -26,7 +26,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from isr_kd_tf import methods
+from isr_kd_tf import layout, methods
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -76,7 +76,7 @@ def run_plan(plan, folder, seed, common, needs=None):
             results[name] = {"rows": zoo.recipe(settings[len(zoo.PREFIX):])["results"]}
             continue
         workdir = os.path.join(folder, name)
-        path = os.path.join(workdir, "results.json")
+        path = layout.results(workdir)
         if not os.path.isfile(path):
             settings = dict(settings)
             origin = str(settings.get("init_from", ""))
@@ -105,11 +105,11 @@ def checkpoint_results(folder, plan, names, results):
             continue
         cache = os.path.join(workdir, "checkpoint_results.json")
         if not os.path.isfile(cache):
-            state = tf.train.get_checkpoint_state(os.path.join(workdir, s.run.stages[0], "checkpoints"))
+            stage_dir = layout.stage_dir(workdir, s.run.stages[0])
+            state = tf.train.get_checkpoint_state(layout.checkpoints(stage_dir))
             paths = list(state.all_model_checkpoint_paths)[:-1] if state else []
             points = [(int(p.rsplit("-", 1)[1]), {"rows": evaluate.evaluate([workdir], checkpoint=p, progress=False)}) for p in paths]
-            with open(os.path.join(workdir, s.run.stages[0], "DONE")) as f:
-                points.append((json.load(f)["steps"], results[name]))
+            points.append((layout.done_steps(stage_dir), results[name]))
             with open(cache + ".tmp", "w") as f:
                 json.dump(points, f)
             os.replace(cache + ".tmp", cache)

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 
-from isr_kd_tf import methods
+from isr_kd_tf import layout, methods
 from isr_kd_tf.errors import UserError
 
 
@@ -168,7 +168,7 @@ def make(**settings):
 
 def save(s):
     """workdir/config.json: what evaluate, export and infer rebuild the models from."""
-    path = os.path.join(s.run.workdir, "config.json")
+    path = layout.config(s.run.workdir)
     with open(path + ".tmp", "w") as f:
         json.dump(s.as_dict(), f, indent=2)
     os.replace(path + ".tmp", path)
@@ -186,9 +186,9 @@ def load(workdir):
     """The Settings of a work directory (or zoo:NAME), or of an export (kept in its assets.extra/)."""
     from isr_kd_tf import zoo
     workdir = zoo.resolve(workdir)
-    path = os.path.join(workdir, "config.json")
+    path = layout.config(workdir)
     if not os.path.isfile(path):
-        path = os.path.join(workdir, "assets.extra", "config.json")
+        path = layout.export_config(workdir)
     if not os.path.isfile(path):
         raise UserError(f"{workdir} is not a training work directory (no config.json); "
                         "give the --workdir of a run of isr_kd_tf.train")

@@ -20,13 +20,13 @@ import os
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, data, evaluation, experiment, export, fid, zoo
+from isr_kd_tf import config, data, evaluation, experiment, export, fid, layout, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
 def _export_predictors(path, s):
     """{row name: predictor} of a SavedModel export."""
-    with open(os.path.join(path, "assets.extra", "config.json")) as f:
+    with open(layout.export_config(path)) as f:
         stage = json.load(f).get("exported_stage", "")
     sr_float = export.load_super_resolver(path)
 

@@ -5,13 +5,12 @@ batch (ISR-KD: `lr`; PKDN: `lr_up` and parsing) stays with the model.
 """
 
 import json
-import os
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, fid, metrics, visualize
+from isr_kd_tf import data, fid, layout, metrics, visualize
 
 BICUBIC = "bicubic"     # the row every table carries: the same LR, bicubic-upsampled
 
@@ -107,11 +106,11 @@ def results_markdown(rows, baseline, fid_label=fid.LABEL):
 
 def write_results(workdir, title, rows, baseline, fid_label=fid.LABEL, **extra):
     """results.json and results.md (the table, then the protocol); returns the markdown table."""
-    with open(os.path.join(workdir, "results.json"), "w") as f:
+    with open(layout.results(workdir), "w") as f:
         json.dump({"rows": rows, "baseline": baseline, "fid_network": fid_label, **extra}, f, indent=2)
     md = results_markdown(rows, baseline, fid_label)
     notes = "".join(f"- {k}: {v}\n" for k, v in extra.items())
-    with open(os.path.join(workdir, "results.md"), "w") as f:
+    with open(layout.results_md(workdir), "w") as f:
         f.write(f"# {title}\n\nΔ% is the relative change against `{baseline}` on the same test set.\n\n{md}\n{notes}")
     return md
 

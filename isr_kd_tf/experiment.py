@@ -1,11 +1,6 @@
 """Any method's experiment as a function: `run(settings)` trains its stages, then scores them.
 
-Work directory:
-  <stage>/checkpoints/   every network and optimizer of the stage, and the step (resumable)
-  <stage>/model.weights.h5, <stage>/DONE
-  tensorboard/<stage>/   every loss term, validation PSNR/SSIM (and bicubic's), image grids
-  lists/                 the exact examples of each domain mix
-  config.json, results.json, results.md, samples.png
+What it writes: isr_kd_tf.layout.
 """
 
 import logging
@@ -16,12 +11,10 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from isr_kd_tf import config, data, evaluation, fid, loop, precision, zoo
+from isr_kd_tf import config, data, evaluation, fid, loop, layout, precision, zoo
 from isr_kd_tf.cluster import Cluster, cluster_for, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.optim import FusedAdam
-
-WEIGHTS = "model.weights.h5"       # a finished stage's network, in its stage folder
 
 
 def check(s):
@@ -55,17 +48,6 @@ def check_writable(workdir):
     except OSError as e:
         raise UserError(f"--workdir={workdir} is not writable ({e.strerror}); choose another folder "
                         "or free space") from None
-
-
-def find_weights(path, stage):
-    """A finished stage's weights file from a workdir, a stage dir or the file itself."""
-    candidates = [path] if path.endswith(".h5") else [os.path.join(path, WEIGHTS),
-                                                       os.path.join(path, stage, WEIGHTS)]
-    for c in candidates:
-        if os.path.isfile(c):
-            return c
-    raise UserError(f"--init_from={path}: no finished {stage} there (looked for {', '.join(candidates)}); "
-                    f"point it at a work directory whose {stage} stage has finished")
 
 
 def pipeline(s):
@@ -176,8 +158,8 @@ def train_stage(s, stage, init_path, cluster=None):
     DONE, and the others wait for them before going on."""
     method, run = s.method, s.run
     cluster = cluster or Cluster(tf.distribute.get_strategy())
-    stage_dir = os.path.join(run.workdir, stage)
-    if cluster.chief_value(f"{stage}/done", loop.is_done(stage_dir)):
+    stage_dir = layout.stage_dir(run.workdir, stage)
+    if cluster.chief_value(f"{stage}/done", layout.is_done(stage_dir)):
         logging.info("stage %s already finished in %s", stage, stage_dir)
         return method.load(s, stage, stage_dir)
     keras.utils.set_random_seed(run.seed)
@@ -190,8 +172,8 @@ def train_stage(s, stage, init_path, cluster=None):
              grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,
              settings=s)
     if cluster.is_chief:
-        training.model.save_weights(os.path.join(stage_dir, WEIGHTS))
-        loop.mark_done(stage_dir, total)
+        training.model.save_weights(layout.weights(stage_dir))
+        layout.mark_done(stage_dir, total)
     cluster.barrier(f"{stage}/finished")
     return training.model
 
@@ -209,7 +191,7 @@ def report(s, models):
                  test_sets={test: name for test, _, name in method.test_sets(s)})
     md = evaluation.write_results(run.workdir, method.title(s), rows, baseline,
                                   getattr(extractor, "label", fid.LABEL), **extra)
-    evaluation.write_samples(os.path.join(run.workdir, "samples.png"), [t[1:] for t in method.test_sets(s)],
+    evaluation.write_samples(layout.samples(run.workdir), [t[1:] for t in method.test_sets(s)],
                              {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, pipeline(s),
                              run.data_dir or None, n=method.samples_per_set,
                              columns=lambda batch: method.sample_columns(s, batch))
@@ -249,7 +231,7 @@ def run(s):
     trained = {}
     for stage in s.run.stages:
         before = method.start_from.get(stage)
-        init = os.path.join(s.run.workdir, before) if before in trained else zoo.resolve(s.run.init_from)
+        init = layout.stage_dir(s.run.workdir, before) if before in trained else zoo.resolve(s.run.init_from)
         say(f"== stage {stage}")
         with lost_worker_is_user_error(cluster, f"in stage {stage}"):
             trained[stage] = train_stage(s, stage, init, cluster)

@@ -19,7 +19,7 @@ import shutil
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, faces, loop, methods, zoo
+from isr_kd_tf import config, layout, loop, methods, zoo
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -28,7 +28,7 @@ def _checkpoint_path(workdir, stage, checkpoint):
         if not tf.io.gfile.exists(checkpoint + ".index"):
             raise UserError(f"--checkpoint={checkpoint}: no such checkpoint (expected {checkpoint}.index)")
         return checkpoint
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, stage, "checkpoints"))
+    latest = layout.latest_checkpoint(layout.stage_dir(workdir, stage))
     if latest is None:
         raise UserError(f"{workdir}/{stage} has no checkpoint yet; train it first or name --checkpoint")
     return latest
@@ -36,7 +36,7 @@ def _checkpoint_path(workdir, stage, checkpoint):
 
 def trained_stages(workdir, method):
     """The stages of a work directory that have a checkpoint, in the method's export order."""
-    return [s for s in method.export_order if tf.train.latest_checkpoint(os.path.join(workdir, s, "checkpoints"))]
+    return [s for s in method.export_order if layout.latest_checkpoint(layout.stage_dir(workdir, s))]
 
 
 def load_trained(workdir, stage="", checkpoint=""):
@@ -107,12 +107,12 @@ def export(workdir, output, stage="", checkpoint="", onnx=False):
     tf.saved_model.save(module, output, signatures={"serving_default": module.serving,
                                                     "sr_float": module.sr_float})
     # the run's settings travel with the export: evaluate scores it with the same protocol
-    os.makedirs(os.path.join(output, "assets.extra"), exist_ok=True)
-    with open(os.path.join(output, "assets.extra", "config.json"), "w") as f:
+    os.makedirs(layout.export_assets(output), exist_ok=True)
+    with open(layout.export_config(output), "w") as f:
         json.dump({**s.as_dict(), "exported_stage": stage}, f, indent=2)
-    template = os.path.join(zoo.resolve(workdir), faces.TEMPLATE_FILE)   # the face template of its training crops
+    template = layout.landmarks(zoo.resolve(workdir))   # the face template of its training crops
     if os.path.isfile(template):
-        shutil.copy2(template, os.path.join(output, "assets.extra", faces.TEMPLATE_FILE))
+        shutil.copy2(template, layout.landmarks(layout.export_assets(output)))
     if onnx:
         export_onnx(module, os.path.join(output, "model.onnx"))
     return s, stage
@@ -125,7 +125,7 @@ def load_super_resolver(path, stage=""):
     if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         loaded = tf.saved_model.load(path)
         return lambda images: loaded.sr_float(images)
-    if os.path.isfile(os.path.join(path, "config.json")):
+    if os.path.isfile(layout.config(path)):
         s, _, model = load_trained(path, stage)
         module = SuperResolver(s, model)
         return lambda images: module.sr_float(images)

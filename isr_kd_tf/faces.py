@@ -19,6 +19,7 @@ import os
 import cv2
 import numpy as np
 
+from isr_kd_tf import layout
 from isr_kd_tf.errors import UserError
 
 INSTALL = 'pip install -e ".[faces]"'
@@ -33,7 +34,6 @@ CELEBA_CROP = (0.0, 20.0, 178.0)          # left, top, side
 # crop throws away detail the photograph has. Measured with zoo:isr_kd_gs_utkface (photo_eval): faces
 # shrunk to 0.63-0.81 of their size came out 0.2-3.7 dB below bicubic, those at 0.86 and up mostly above.
 MIN_ZOOM = 0.85
-TEMPLATE_FILE = "landmarks.json"     # beside a model: the mean landmarks of its training crops
 
 
 def template(crop_side):
@@ -43,9 +43,9 @@ def template(crop_side):
 
 
 def model_template(folder, crop_side):
-    """The five landmarks of the crops a model was trained on (its TEMPLATE_FILE, measured on its
+    """The five landmarks of the crops a model was trained on (layout.landmarks, measured on its
     training set) in a crop of `crop_side` pixels; CelebA's where the model has none."""
-    for path in (os.path.join(folder, TEMPLATE_FILE), os.path.join(folder, "assets.extra", TEMPLATE_FILE)):
+    for path in (layout.landmarks(folder), layout.landmarks(layout.export_assets(folder))):
         if os.path.isfile(path):
             with open(path) as f:
                 return np.asarray(json.load(f)["landmarks"], float) * crop_side
@@ -67,7 +67,7 @@ def measure_template(crops, det=None, min_score=0.9):
 
 
 def save_template(folder, landmarks, **about):
-    with open(os.path.join(folder, TEMPLATE_FILE), "w") as f:
+    with open(layout.landmarks(folder), "w") as f:
         json.dump({"landmarks": np.round(landmarks, 5).tolist(), **about}, f, indent=2)
 
 

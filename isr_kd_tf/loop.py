@@ -10,7 +10,6 @@ anything, and marks the stage DONE.
 
 import dataclasses
 import glob
-import json
 import logging
 import math
 import os
@@ -21,7 +20,7 @@ import time
 import keras
 import tensorflow as tf
 
-from isr_kd_tf import data
+from isr_kd_tf import data, layout
 from isr_kd_tf.cluster import Cluster, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 
@@ -155,10 +154,6 @@ def save_checkpoint(manager, ckpt, cluster, ckpt_dir, number):
                         "folder and run the same command again") from None
 
 
-def is_done(stage_dir):
-    return os.path.exists(os.path.join(stage_dir, "DONE"))
-
-
 def write_flags(writer, cfg):
     """The run's settings as a TensorBoard text summary (once per stage)."""
     parts = cfg.as_dict().values() if hasattr(cfg, "as_dict") else [dataclasses.asdict(cfg)]
@@ -176,7 +171,7 @@ class StageCheckpoints:
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.ckpt = tf.train.Checkpoint(step=self.step, **{k: model_variables(v) if isinstance(v, keras.Model) else v
                                                            for k, v in objects.items()})
-        self.dir = os.path.join(stage_dir, "checkpoints")
+        self.dir = layout.checkpoints(stage_dir)
         self.manager = None
         if cluster.is_chief:
             _remove_partial_saves(self.dir)
@@ -213,7 +208,7 @@ class StageLog:
     def __init__(self, cfg, stage, start, settings, cluster, optimizers, grid_fn=None, validate_fn=None):
         self.cfg, self.optimizers, self.grid_fn, self.validate_fn = cfg, optimizers, grid_fn, validate_fn
         self.chief = cluster.is_chief
-        logdir = os.path.join(cfg.workdir, "tensorboard", stage)
+        logdir = layout.tensorboard(cfg.workdir, stage)
         if self.chief:
             purge_events_after(logdir, start)
         self.writer = tf.summary.create_file_writer(logdir) if self.chief else tf.summary.create_noop_writer()
@@ -274,14 +269,14 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     settings (config.Settings): TensorBoard's flags text, the method's settings with the run's.
     """
     cluster = cluster or Cluster(tf.distribute.get_strategy())
-    stage_dir = os.path.join(cfg.workdir, stage)
+    stage_dir = layout.stage_dir(cfg.workdir, stage)
     if cluster.is_chief:
         os.makedirs(stage_dir, exist_ok=True)
     checkpoints = StageCheckpoints(cfg, stage_dir, ckpt_objects, cluster)
     start = checkpoints.resume(stage)
     log = StageLog(cfg, stage, start, settings or cfg, cluster, trainer.optimizers(), grid_fn, validate_fn)
     strategy = cluster.strategy
-    list_dir = os.path.join(cfg.workdir, "lists", stage) if cluster.is_chief else None
+    list_dir = layout.lists(cfg.workdir, stage) if cluster.is_chief else None
     with data.sources.collect_skips() as skipped:
         ds = cluster.distribute(lambda share: data.training_dataset(
             specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
@@ -307,10 +302,3 @@ def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=N
     if skipped.skipped:
         print(f"stage {stage}: {skipped.summary()}", flush=True)
     return stage_dir
-
-
-def mark_done(stage_dir, total, extra=None):
-    tmp = os.path.join(stage_dir, "DONE.tmp")
-    with open(tmp, "w") as f:
-        json.dump({"steps": total, **(extra or {})}, f)
-    os.replace(tmp, os.path.join(stage_dir, "DONE"))

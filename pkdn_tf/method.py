@@ -8,7 +8,7 @@ KDFSRNet on the real-face set: Y channel, 8-pixel border crop.
 import dataclasses
 import os
 
-from isr_kd_tf import data, experiment, methods, visualize
+from isr_kd_tf import data, experiment, layout, methods, visualize
 from isr_kd_tf.data import parsing as parsing_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.layers import scaled
@@ -39,7 +39,7 @@ def build_model(s, stage):
 
 def load_model(s, stage, path):
     """A trained teacher/student from a workdir, a stage dir or a weights file."""
-    f = experiment.find_weights(path, stage)
+    f = layout.find_weights(path, stage)
     m = build_model(s, stage)
     try:
         m.load_weights(f)

@@ -17,7 +17,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment, methods, trainer
+from isr_kd_tf import config, data, experiment, layout, methods, trainer
 from isr_kd_tf.config import setting
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.losses import masked_mean, per_sample_l1
@@ -81,7 +81,7 @@ class PlainL1(methods.Method):
 
     def load(self, s, stage, path):
         model = self.build(s, stage)
-        model.load_weights(experiment.find_weights(path, stage))
+        model.load_weights(layout.find_weights(path, stage))
         return model
 
     def training(self, s, stage, init_path, steps_per_epoch):

@@ -20,7 +20,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from isr_kd_tf.errors import UserError, run_main
-from isr_kd_tf.experiment import WEIGHTS
+from isr_kd_tf import layout
 from isr_kd_tf.isr_kd.method import DISCRIMINATOR_WEIGHTS
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import EdgeBlock, build_generator
@@ -78,9 +78,9 @@ def main(argv):
     del argv
     g, d = load_official_checkpoint(FLAGS.checkpoint, FLAGS.width)
     os.makedirs(FLAGS.output, exist_ok=True)
-    g.save_weights(os.path.join(FLAGS.output, WEIGHTS))
+    g.save_weights(layout.weights(FLAGS.output))
     d.save_weights(os.path.join(FLAGS.output, DISCRIMINATOR_WEIGHTS))
-    print(f"wrote {FLAGS.output}/{WEIGHTS} and {DISCRIMINATOR_WEIGHTS}; use --init_from={FLAGS.output}")
+    print(f"wrote {layout.weights(FLAGS.output)} and {DISCRIMINATOR_WEIGHTS}; use --init_from={FLAGS.output}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, experiment, loop, methods, visualize
+from isr_kd_tf import data, experiment, layout, loop, methods, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd import face_api
 from isr_kd_tf.isr_kd.config import ISRKDConfig
@@ -30,7 +30,7 @@ def load_generator(s, path, extra_convs=None, stage="pretrain"):
     extended network, its extra convs random, every other layer from G_S.
     """
     extra = s.paper.extra_convs if extra_convs is None else extra_convs
-    f = experiment.find_weights(path, stage)
+    f = layout.find_weights(path, stage)
     try:
         g = build_generator(s.run.width, extra)
         g.load_weights(f)
@@ -56,21 +56,10 @@ def load_pretrained(s, path):
     return load_generator(s, path, extra_convs=0)
 
 
-def init_checkpoint(path):
-    """The newest training checkpoint behind --init_from (None for a bare weights file)."""
-    if path.endswith(".h5"):
-        return None
-    for d in (os.path.join(path, "checkpoints"), os.path.join(path, "pretrain", "checkpoints")):
-        latest = tf.train.latest_checkpoint(d)
-        if latest:
-            return latest
-    return None
-
-
 def restore_gan_state(s, path, discriminator, g_opt, d_opt):
     """D and both Adam states from --init_from's checkpoint, as the official code restores its
     pre-training checkpoint (G's Adam state only where G's variables are the same)."""
-    ckpt = init_checkpoint(path)
+    ckpt = layout.newest_checkpoint_behind(path, "pretrain")
     d_file = os.path.join(os.path.dirname(path) if path.endswith(".h5") else path, DISCRIMINATOR_WEIGHTS)
     if ckpt is None and os.path.isfile(d_file):
         discriminator.load_weights(d_file)

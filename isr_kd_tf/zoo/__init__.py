@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 
+from isr_kd_tf import layout
 from isr_kd_tf.errors import UserError
 
 PREFIX = "zoo:"
@@ -54,31 +55,29 @@ def recipe(name, folder=FOLDER):
 
 def _stage_files(workdir, stage):
     """The finished stage's weights, DONE and the files of its newest checkpoint."""
-    import tensorflow as tf
-    stage_dir = os.path.join(workdir, stage)
-    done = os.path.join(stage_dir, "DONE")
-    if not os.path.isfile(done):
-        raise UserError(f"{stage_dir} has not finished (no DONE); run its training to the end first")
-    latest = tf.train.latest_checkpoint(os.path.join(stage_dir, "checkpoints"))
+    stage_dir = layout.stage_dir(workdir, stage)
+    if not layout.is_done(stage_dir):
+        raise UserError(f"{stage_dir} has not finished (no {layout.DONE}); run its training to the end first")
+    latest = layout.latest_checkpoint(stage_dir)
     if latest is None:
-        raise UserError(f"{stage_dir}/checkpoints has no checkpoint")
-    ckpt_files = [os.path.join("checkpoints", f) for f in os.listdir(os.path.dirname(latest))
+        raise UserError(f"{layout.checkpoints(stage_dir)} has no checkpoint")
+    ckpt_files = [os.path.join(layout.CHECKPOINTS, f) for f in os.listdir(os.path.dirname(latest))
                   if f.startswith(os.path.basename(latest) + ".")]
-    return stage_dir, ["DONE", "model.weights.h5", *ckpt_files], os.path.basename(latest)
+    return stage_dir, [layout.DONE, layout.WEIGHTS, *ckpt_files], os.path.basename(latest)
 
 
 def add(workdir, name="", folder=FOLDER):
     """Copies a finished run into the zoo as `name` (default: the work directory's name); returns its folder."""
-    path = os.path.join(workdir, "config.json")
+    path = layout.config(workdir)
     if not os.path.isfile(path):
-        raise UserError(f"--add={workdir} is not a training work directory (no config.json)")
+        raise UserError(f"--add={workdir} is not a training work directory (no {layout.CONFIG})")
     with open(path) as f:
         settings = json.load(f)
     run = settings["run"]
     name = name or os.path.basename(os.path.normpath(workdir))
-    if not os.path.isfile(os.path.join(workdir, "results.json")):
-        raise UserError(f"--add={workdir} has no results.json: run its training to the end first")
-    with open(os.path.join(workdir, "results.json")) as f:
+    if not os.path.isfile(layout.results(workdir)):
+        raise UserError(f"--add={workdir} has no {layout.RESULTS}: run its training to the end first")
+    with open(layout.results(workdir)) as f:
         results = json.load(f)
     out = os.path.join(folder, name)
     tmp = out + ".tmp"
@@ -89,12 +88,12 @@ def add(workdir, name="", folder=FOLDER):
         for f in files:
             os.makedirs(os.path.join(tmp, stage, os.path.dirname(f)), exist_ok=True)
             shutil.copy2(os.path.join(stage_dir, f), os.path.join(tmp, stage, f))
-        with open(os.path.join(tmp, stage, "checkpoints", "checkpoint"), "w") as f:
+        with open(os.path.join(layout.checkpoints(layout.stage_dir(tmp, stage)), "checkpoint"), "w") as f:
             f.write(f'model_checkpoint_path: "{ckpt}"\nall_model_checkpoint_paths: "{ckpt}"\n')
-        with open(os.path.join(stage_dir, "DONE")) as f:
+        with open(layout.done_file(stage_dir)) as f:
             stages[stage] = json.load(f)
     run.update(workdir=PREFIX + name, data_dir="", real_data_dir="")     # nothing of this machine's paths
-    with open(os.path.join(tmp, "config.json"), "w") as f:
+    with open(layout.config(tmp), "w") as f:
         json.dump(settings, f, indent=2)
     minutes = _training_minutes(workdir)
     info = {"name": name, "method": run["method"], "stages": stages, "seed": run["seed"],
@@ -114,7 +113,7 @@ def _training_minutes(workdir):
     import tensorflow as tf
     from tensorflow.core.util import event_pb2
     times = []
-    for root, _, files in os.walk(os.path.join(workdir, "tensorboard")):
+    for root, _, files in os.walk(layout.tensorboard(workdir)):
         for f in files:
             if f.startswith("events.out.tfevents."):
                 for record in tf.data.TFRecordDataset(os.path.join(root, f)):

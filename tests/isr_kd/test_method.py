@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment
+from isr_kd_tf import config, data, experiment, layout
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd import method as isr_method
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
@@ -79,7 +79,7 @@ def test_the_extended_generator_starts_from_every_layer_of_g_s(tmp_path, data_di
 def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tmp_path, data_dir, capsys):
     pre = _cfg(tmp_path, data_dir, stages=("pretrain",), workdir=str(tmp_path / "pre"))
     experiment.run(pre)
-    ckpt = isr_method.init_checkpoint(pre.workdir)
+    ckpt = layout.newest_checkpoint_behind(pre.workdir, "pretrain")
     assert ckpt.endswith("ckpt-2")
     cfg = _cfg(tmp_path, data_dir, stages=("incremental",), init_from=pre.workdir)
     d = build_discriminator(cfg.width, cfg.hr_size)
