@@ -7,12 +7,13 @@ from isr_kd_tf.console import quiet_startup  # first: before TensorFlow loads
 quiet_startup(__name__)
 
 import json
-import re
 import time
 
 from absl import app, flags
 
 from isr_kd_tf.errors import UserError, run_main
+from isr_kd_tf import timing
+from isr_kd_tf.timing import peak_matmul_gflops
 
 FLAGS = flags.FLAGS
 
@@ -41,226 +42,13 @@ def bench_data_pipeline(data_dir=None, batches=60, batch_size=32, **_):
             "includes": "decode+crop+resize (first epoch, then cached), flip/rot90, box x8, Canny 32/64/128, batch"}
 
 
-def peak_matmul_gflops(n=4096, repeats=5, dtype="float32"):
-    """Best GFLOP/s of an n x n matmul: the roofline the steps are compared with."""
-    import tensorflow as tf
-    a, b = tf.cast(tf.random.normal((n, n)), dtype), tf.cast(tf.random.normal((n, n)), dtype)
-    mm = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    mm(a, b).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        mm(a, b).numpy()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
-
-
-def graph_flops(fn, *args):
-    """Float ops of one call of tf.function `fn`, counted on its graph (forward and backward)."""
-    from tensorflow.python.profiler import model_analyzer, option_builder
-    opts = option_builder.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    return model_analyzer.profile(graph=fn.get_concrete_function(*args).graph, options=opts).total_float_ops
-
-
-def _sync(out):
-    """Waits for `out` (TensorFlow or PyTorch tensors, nested or not)."""
-    import tensorflow as tf
-    tf.nest.map_structure(lambda t: t.numpy(), out)
-
-
-def _warm(fn, batch):
-    """A trace (or compile) call, then one warm call, before anything is timed."""
-    for _ in range(2):
-        _sync(fn(batch))
-
-
-def time_steps(fn, batch, steps):
-    """Seconds per call, averaged over `steps` calls after `_warm`."""
-    _warm(fn, batch)
-    t = time.perf_counter()
-    for _ in range(steps):
-        out = fn(batch)
-    _sync(out)
-    return (time.perf_counter() - t) / steps
-
-
-def cpu_times():
-    """(steal, total) jiffies of all CPUs from /proc/stat; None off Linux.
-
-    Steal is time the hypervisor gave this VM's CPUs to someone else: on a
-    shared host it is why two runs of the same step differ.
-    """
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return fields[7] if len(fields) > 7 else 0, sum(fields)
-
-
-def steal_share(before, after):
-    """Share of all CPU time between two cpu_times() readings that was stolen."""
-    if before is None or after is None or after[1] == before[1]:
-        return None
-    return round((after[0] - before[0]) / (after[1] - before[1]), 3)
-
-
-def _time_steps_against_peak(fn, batch, steps):
-    """Seconds of each step, the matmul peak measured around each (the better
-    of just before and just after), and the largest share of CPU time the
-    hypervisor stole during a step.
-
-    This machine's speed drifts by ~15 % within minutes (shared host); a peak
-    taken around each step follows the drift, the run's best peak does not.
-    """
-    _warm(fn, batch)
-    times, local_peaks, steal = [], [], 0.0
-    before = peak_matmul_gflops(repeats=2)
-    for _ in range(steps):
-        cpu = cpu_times()
-        t = time.perf_counter()
-        _sync(fn(batch))
-        times.append(time.perf_counter() - t)
-        steal = max(steal, steal_share(cpu, cpu_times()) or 0.0)
-        after = peak_matmul_gflops(repeats=2)
-        local_peaks.append(max(before, after))
-        before = after
-    return times, local_peaks, steal
-
-
-def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
-    """Share of one profiled call of `fn` (already traced and warm) during
-    which at least one convolution or matmul kernel ran (TensorFlow profiler,
-    graph mode).
-
-    Splits a step into the contractions that carry its FLOPs and everything
-    else (elementwise ops, pooling, copies, scheduling gaps): the step's
-    fraction of peak divided by this share is what it would reach if
-    everything else were free. None when the profiler's trace format is
-    unavailable.
-    """
-    import glob
-    import shutil
-    import tempfile
-
-    import tensorflow as tf
-    try:
-        from tensorflow.tsl.profiler.protobuf import xplane_pb2
-    except ImportError:
-        return None
-    logdir = tempfile.mkdtemp()
-    try:
-        tf.profiler.experimental.start(logdir)
-        t = time.perf_counter()
-        _sync(fn(batch))
-        wall = time.perf_counter() - t
-        tf.profiler.experimental.stop()
-        space = xplane_pb2.XSpace()
-        with open(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0], "rb") as f:
-            space.ParseFromString(f.read())
-    finally:
-        shutil.rmtree(logdir, ignore_errors=True)
-    intervals = []
-    for plane in space.planes:
-        for line in plane.lines:
-            for event in line.events:
-                op_type = plane.event_metadata[event.metadata_id].name.rpartition(":")[2]
-                if any(k in op_type for k in kinds):
-                    start = line.timestamp_ns * 1000 + event.offset_ps
-                    intervals.append((start, start + event.duration_ps))
-    return min(1.0, union_length(intervals) / 1e12 / wall)
-
-
-def union_length(intervals):
-    """Total length covered by (start, end) intervals that may overlap."""
-    total, end = 0, None
-    for lo, hi in sorted(intervals):
-        if end is None or lo > end:
-            total, end = total + hi - lo, hi
-        elif hi > end:
-            total, end = total + hi - end, hi
-    return total
-
-
-def step_report(name, make_step, batch, steps, peak, **info):
-    """Graph mode and XLA timings of a train step, with FLOPs and the share of the matmul peak."""
-    import statistics
-
-    import tensorflow as tf
-    result = {"name": name, **info}
-    for mode, jit in (("graph", False), ("xla", True)):
-        fn = tf.function(make_step(), jit_compile=jit, autograph=False)     # as loop.fit traces it
-        if mode == "graph":
-            gflop = result["gflop"] = round(graph_flops(fn, batch) / 1e9, 2)
-            times, local_peaks, steal = _time_steps_against_peak(fn, batch, steps)
-            step_s = statistics.median(times)
-            peak = max(peak, *local_peaks)
-            result["best_step_s"] = round(min(times), 4)
-            result["worst_step_steal_share"] = steal
-            local = statistics.median(gflop / t / p for t, p in zip(times, local_peaks))
-            result["fraction_of_local_peak"] = round(local, 3)
-            share = contraction_share(fn, batch)
-            if share:
-                result["contraction_share"] = round(share, 3)
-                result["fraction_if_only_contractions"] = round(local / share, 3)
-        else:
-            step_s = time_steps(fn, batch, steps)
-        result[f"{mode}_step_s"] = round(step_s, 4)
-        result[f"{mode}_achieved_gflops"] = round(result["gflop"] / step_s, 1)
-    result["step_s"] = result["graph_step_s"]
-    result["achieved_gflops"] = result["graph_achieved_gflops"]
-    result["peak_gflops"] = round(peak, 1)
-    result["fraction_of_peak"] = round(result["achieved_gflops"] / peak, 3)
-    return result
-
-
-MS_PER_STEP = re.compile(r"stage (\S+): (\d+) steps, ([\d.]+) ms per step after the first")
-
-
-def ms_per_step(output, stage):
-    """The chief's steady-state step time of `stage`, from the line the training loop prints."""
-    for m in MS_PER_STEP.finditer(output):
-        if m.group(1) == stage:
-            return float(m.group(3))
-    raise UserError(f"no step time of stage {stage} in the run's output:\n{output[-2000:]}")
-
-
-def bench_multi_worker(data_dir=None, steps=3, width=1.0, workers=(1, 2), **_):
-    """ISR-KD pre-training steps (batch 8, 128 px HR) as 1 worker with every core, then as 2 workers
-    sharing this machine's cores (each its share of the threads): a scaling figure of the multi-worker
-    code path (gradient all-reduce over loopback), not of more hardware."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    from isr_kd_tf.console import child_environ
-    steps = max(steps, 2) + 1
-    out = {"name": "multi_worker", "method": "isr_kd", "stage": "pretrain", "batch_size": 8, "hr_size": 128,
-           "width": width, "timed_steps": steps - 1, "cores": os.cpu_count()}
-    for n in workers:
-        with tempfile.TemporaryDirectory() as workdir:
-            args = ["--stages=pretrain", "--source_data=synthetic_faces", "--target_data=avatar_faces",
-                    f"--width={width}", "--hr_size=128",
-                    "--batch_size=8", "--epochs=1", f"--steps_per_epoch={steps}", "--val_images=0", "--verbose=0",
-                    f"--checkpoint_every={steps}", "--eval_limit=8", f"--workdir={workdir}"]
-            args += [f"--data_dir={data_dir}"] if data_dir else []
-            run = subprocess.run([sys.executable, "-m", "isr_kd_tf.launch", f"--workers={n}", "--", *args],
-                                 capture_output=True, text=True, timeout=3600, env=child_environ())
-            if run.returncode:
-                raise UserError(f"multi_worker benchmark: {n} worker(s) failed:\n{run.stderr[-2000:]}")
-            out[f"ms_per_step_{n}_worker{'s' if n > 1 else ''}"] = ms_per_step(run.stdout, "pretrain")
-    if len(workers) == 2:
-        a, b = (out[k] for k in out if k.startswith("ms_per_step"))
-        out["speedup"] = round(a / b, 3)
-    return out
+bench_data_pipeline.compares_with_peak = False
 
 
 def benchmarks():
     """The framework's own benchmarks and every method's (Method.benchmarks)."""
     from isr_kd_tf import methods
-    out = {"data_pipeline": bench_data_pipeline, "multi_worker": bench_multi_worker}
+    out = {"data_pipeline": bench_data_pipeline}
     for method in methods.available().values():
         out.update(method.benchmarks())
     return out
@@ -274,7 +62,8 @@ def main(argv):
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise UserError(f"--only: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available)}")
-    peak = peak_matmul_gflops() if set(names) - {"data_pipeline", "multi_worker"} else None
+    timed = [n for n in names if timing.compares_with_peak(available[n])]
+    peak = peak_matmul_gflops() if timed else None
     extra = {}
     if FLAGS.mixed_precision:
         from isr_kd_tf import precision
@@ -283,7 +72,7 @@ def main(argv):
     for name in names:
         result = available[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
                                   width=FLAGS.width, peak=peak)
-        result.update(extra if name not in ("data_pipeline", "multi_worker") else {})
+        result.update(extra if name in timed else {})
         if FLAGS.json:
             print(json.dumps(result), flush=True)
         else:

@@ -11,10 +11,9 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from isr_kd_tf import config, data, evaluation, fid, loop, layout, precision, zoo
+from isr_kd_tf import config, data, evaluation, fid, layout, loop, methods, precision, zoo
 from isr_kd_tf.cluster import Cluster, cluster_for, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.optim import FusedAdam
 
 
 def check(s):
@@ -56,26 +55,6 @@ def pipeline(s):
     m = s.method
     return data.PipelineConfig.from_run(s.run, features=m.batch_features(s), whole_image_sets=m.whole_image_sets,
                                         source_step=m.source_step(s))
-
-
-def optimizer(s, beta1, beta2, total_steps=0):
-    """Adam with the run's learning rate (cosine over `total_steps` with --lr_schedule=cosine) and epsilon
-    (fused kernel; loss scaling under float16). Call begin_stage on it once any state from --init_from
-    is restored."""
-    cosine = total_steps if s.run.lr_schedule == "cosine" else 0
-    return precision.wrap_optimizer(FusedAdam(s.run.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=s.run.epsilon,
-                                              epsilon_after_bias_correction=s.run.epsilon_placement == "torch",
-                                              cosine_steps=cosine))
-
-
-def begin_stage(s, *optimizers):
-    """This stage's learning rate and schedule, also when Adam's state was restored from the stage
-    it continues: the rate is the run's (a checkpoint also holds the rate it was trained with) and
-    the schedule counts this stage's steps only (the iteration count came with the state)."""
-    for opt in optimizers:
-        inner = getattr(opt, "inner_optimizer", opt)
-        inner.learning_rate.assign(s.run.learning_rate)
-        inner.cosine_start = int(inner.iterations.numpy())
 
 
 def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
@@ -165,8 +144,10 @@ def train_stage(s, stage, init_path, cluster=None):
     keras.utils.set_random_seed(run.seed)
     specs = method.domains(s, stage)
     steps_per_epoch, total = loop.stage_steps(run, specs)
+    start = methods.Stage(s, stage, init_path or "", steps_per_epoch, total)
     with cluster.strategy.scope():
-        training = method.training(s, stage, init_path, steps_per_epoch)
+        training = method.training(s, start)
+        start.begin(training.trainer.optimizers())
     validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
     loop.fit(run, stage, training.trainer, training.checkpoint(), specs, pipeline(s), total,
              grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,

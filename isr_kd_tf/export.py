@@ -19,7 +19,8 @@ import shutil
 import tensorflow as tf
 from absl import app, flags
 
-from isr_kd_tf import config, layout, loop, methods, zoo
+from isr_kd_tf import config, layout, methods, zoo
+from isr_kd_tf.serving import SuperResolver
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -56,31 +57,7 @@ def load_trained(workdir, stage="", checkpoint=""):
     elif stage not in method.stages:
         raise UserError(f"--stage={stage!r}: a {method.name} run has stages {', '.join(method.stages)}")
     path = _checkpoint_path(workdir, stage, checkpoint)
-    return s, stage, loop.restore_model(method.build(s, stage), path, methods.NETWORK)
-
-
-class SuperResolver(tf.Module):
-    """LR [0, 255] -> SR [0, 255], whatever the model's own input convention (the method's `serve`)."""
-
-    def __init__(self, settings, model):
-        super().__init__()
-        self.settings = settings
-        self.model = model
-
-    # autograph=False everywhere here: a method's serve is plain TensorFlow; converting it gained nothing
-    # and, in a process that had traced other methods' functions, autograph's cache handed back the wrong one
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], autograph=False)
-    def sr_float(self, images):
-        return {"sr": self.settings.method.serve(self.settings, self.model, images)}
-
-    def on_batch(self, batch):
-        """A predictor for evaluation: finished batch -> SR (keeps the module alive)."""
-        return self.sr_float(batch["lr"])["sr"]
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)
-    def serving(self, images):
-        sr = self.sr_float(tf.cast(images, tf.float32))["sr"]
-        return {"sr": tf.cast(tf.round(tf.clip_by_value(sr, 0.0, 255.0)), tf.uint8)}
+    return s, stage, methods.restore_model(method.build(s, stage), path)
 
 
 def export_onnx(module, path):

@@ -21,32 +21,13 @@ import keras
 import tensorflow as tf
 
 from isr_kd_tf import data, layout
+from isr_kd_tf.methods import model_variables
 from isr_kd_tf.cluster import Cluster, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
 
 
 class NonFiniteLoss(UserError):
     pass
-
-
-def model_variables(model):
-    """{weight path without the model's own name: variable}: what checkpoints store.
-
-    tf.train.Checkpoint does not see layers that a Keras 3 model keeps in
-    Python lists, and a model's own name changes with how many were built;
-    a flat dict keyed by the path inside the model has neither problem.
-    """
-    out = {v.path.split("/", 1)[1]: v.value for v in model.weights}
-    if len(out) != len(model.weights):
-        raise ValueError(f"{model.name}: weight paths are not unique")
-    return out
-
-
-def restore_model(model, path, key):
-    """Loads `model`'s weights saved under `key` in the checkpoint at `path`; every weight must be there."""
-    tf.train.Checkpoint(**{key: model_variables(model)}).restore(path).expect_partial() \
-        .assert_existing_objects_matched()
-    return model
 
 
 def check_finite(logs, step):

@@ -4,6 +4,10 @@ A method is found by its name: one registered in this process
 (`register`), one that an installed package declares under the
 `isr_kd_tf.methods` entry-point group (setup.py: isr_kd, pkdn), or a
 module path (`--method=my_package.my_method`) whose import registers it.
+
+This module and the core modules it names are the plug-ins' API: a method
+never imports a command (train, evaluate, export, infer, claims, bench,
+experiment); tests/test_methods.py checks that for every plug-in.
 """
 
 import dataclasses
@@ -17,6 +21,68 @@ _REGISTRY = {}
 
 
 NETWORK = "model"                 # the checkpoint key of a stage's network: what export and evaluate restore
+
+
+def model_variables(model):
+    """{weight path without the model's own name: variable}: what checkpoints store.
+
+    tf.train.Checkpoint does not see layers that a Keras 3 model keeps in
+    Python lists, and a model's own name changes with how many were built;
+    a flat dict keyed by the path inside the model has neither problem.
+    """
+    out = {v.path.split("/", 1)[1]: v.value for v in model.weights}
+    if len(out) != len(model.weights):
+        raise ValueError(f"{model.name}: weight paths are not unique")
+    return out
+
+
+def restore_model(model, path, key=NETWORK):
+    """Loads `model`'s weights saved under `key` in the checkpoint at `path`; every weight must be there."""
+    import tensorflow as tf
+    tf.train.Checkpoint(**{key: model_variables(model)}).restore(path).expect_partial() \
+        .assert_existing_objects_matched()
+    return model
+
+
+def adam(run, beta1=0.9, beta2=0.999, total_steps=0):
+    """Adam with the run's rate (cosine over `total_steps` with --lr_schedule=cosine) and epsilon (fused
+    kernel; loss scaling under float16). In a stage, methods get theirs from Stage.optimizer."""
+    from isr_kd_tf import optim, precision
+    cosine = total_steps if run.lr_schedule == "cosine" else 0
+    return precision.wrap_optimizer(optim.FusedAdam(
+        run.learning_rate, beta_1=beta1, beta_2=beta2, epsilon=run.epsilon,
+        epsilon_after_bias_correction=run.epsilon_placement == "torch", cosine_steps=cosine))
+
+
+@dataclasses.dataclass
+class Stage:
+    """One stage as the core starts it: what a method's `training` builds from."""
+    settings: object              # config.Settings
+    name: str
+    init_path: str                # the earlier stage's result or --init_from's ("": fresh weights)
+    steps_per_epoch: int
+    total_steps: int
+    made: list = dataclasses.field(default_factory=list, repr=False)
+
+    def optimizer(self, variables, beta1=0.9, beta2=0.999):
+        """Adam over `variables` with the run's rate, epsilon and schedule across this stage's steps,
+        built now so that state restored from --init_from has somewhere to go."""
+        opt = adam(self.settings.run, beta1, beta2, self.total_steps)
+        opt.build(variables)
+        self.made.append(opt)
+        return opt
+
+    def begin(self, optimizers):
+        """The stage's rate and schedule start for {name: optimizer} (the trainer's), set once the method's
+        training is built: the rate is the run's (a restored state brings the rate it was trained with)
+        and the schedule counts this stage's steps only (a restored state brings its iteration count)."""
+        for name, opt in optimizers.items():
+            if not any(opt is m for m in self.made):
+                raise TypeError(f"optimizer {name!r} was not made by stage.optimizer(variables, beta1, beta2): "
+                                "the core cannot give it the run's rate and schedule")
+            inner = getattr(opt, "inner_optimizer", opt)
+            inner.learning_rate.assign(self.settings.run.learning_rate)
+            inner.cosine_start = int(inner.iterations.numpy())
 
 
 @dataclasses.dataclass
@@ -55,7 +121,7 @@ class Method:
     samples_per_set = 3           # rows per test set in samples.png
     onnx_refusal = ""             # why ONNX export is not offered ("" = it is)
     benchmarks_module = ""        # module holding BENCHMARKS = {name: fn(**options) -> dict}
-    claims_module = ""            # module holding plan(smoke, protocol) -> isr_kd_tf.claims.Plan
+    claims_module = ""            # module holding plan(smoke, protocol) -> isr_kd_tf.claims.contract.Plan
     whole_image_sets = ()         # datasets whose images are resized whole, never centre-cropped
 
     def check(self, s):
@@ -99,13 +165,15 @@ class Method:
         """A trained network of `stage` from a workdir, a stage dir or a weights file."""
         raise NotImplementedError
 
-    def training(self, s, stage, init_path, steps_per_epoch):
-        """A Training for `stage`, built inside the distribution strategy's scope."""
+    def training(self, s, stage):
+        """A Training for `stage` (a Stage: its name, init_path and steps; optimizers come from
+        stage.optimizer), built inside the distribution strategy's scope."""
         raise NotImplementedError
 
     def predictor(self, s, model):
-        """batch -> SR in [0, 255] (for scoring a model in memory)."""
-        raise NotImplementedError
+        """batch -> SR in [0, 255] (for scoring a model in memory); default: `serve` on the batch's LR."""
+        from isr_kd_tf.serving import SuperResolver
+        return SuperResolver(s, model).on_batch
 
     def serve(self, s, model, images):
         """LR images [N, H, W, 3] in [0, 255] -> SR [N, sH, sW, 3] in [0, 255]: the export's function."""
@@ -136,7 +204,7 @@ class Method:
         return importlib.import_module(self.benchmarks_module).BENCHMARKS if self.benchmarks_module else {}
 
     def claim_plan(self, smoke=False, protocol="bundled"):
-        """The paper's claims and the runs they need (isr_kd_tf.claims.Plan), or None.
+        """The paper's claims and the runs they need (isr_kd_tf.claims.contract.Plan), or None.
         smoke: the same runs at test size (tiny sets, a few steps); protocol: bundled or real data."""
         return importlib.import_module(self.claims_module).plan(smoke, protocol) if self.claims_module else None
 

@@ -1,7 +1,7 @@
 """PKDN benchmarks for `python -m isr_kd_tf.bench`: the student's distillation step, with the
 PKDN teacher and with KDFSRNet's, the latter against PyTorch eager."""
 
-from isr_kd_tf.bench import step_report, time_steps, peak_matmul_gflops
+from isr_kd_tf.timing import peak_matmul_gflops, step_report, time_steps
 
 
 def _pkdn_batch(batch_size, hr_size):

@@ -10,7 +10,7 @@ claim holds the networks to the issue's bar: the teacher beats bicubic by
 TEACHER_OVER_BICUBIC and the undistilled student by TEACHER_OVER_STUDENT.
 """
 
-from isr_kd_tf.claims import Claim, Plan, row
+from isr_kd_tf.claims.contract import Claim, Plan, row
 
 DEMOS = {"bundled": "flags/pkdn/demo.cfg", "real": "flags/real/pkdn_demo.cfg"}    # per protocol
 NOT_SHARED = ("workdir", "stages", "init_from", "seed", "verbose")

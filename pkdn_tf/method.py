@@ -8,7 +8,7 @@ KDFSRNet on the real-face set: Y channel, 8-pixel border crop.
 import dataclasses
 import os
 
-from isr_kd_tf import data, experiment, layout, methods, visualize
+from isr_kd_tf import data, layout, methods, visualize
 from isr_kd_tf.data import parsing as parsing_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.layers import scaled
@@ -133,18 +133,15 @@ class PKDN(methods.Method):
     def load(self, s, stage, path):
         return load_model(s, stage, path)
 
-    def training(self, s, stage, init_path, steps_per_epoch):
+    def training(self, s, stage):
         p = s.paper
-        teacher = load_model(s, "teacher", init_path) if stage == "student" else None
-        if stage == "teacher" or teacher is not None:
+        teacher = load_model(s, "teacher", stage.init_path) if stage.name == "student" else None
+        if stage.name == "teacher" or teacher is not None:
             _require_parsing(s)
-        model = build_model(s, stage)
-        trainer = PKDNTrainer(model, teacher, p.lambda_ts, p.lambda_fs, p.distill_epochs, steps_per_epoch)
-        opt = experiment.optimizer(s, p.beta1, p.beta2, steps_per_epoch * s.run.epochs)
-        trainer.compile(optimizer=opt)
-        opt.build(model.trainable_variables)
-        experiment.begin_stage(s, opt)
-        return methods.Training(trainer, model, dict(optimizer=opt),
+        model = build_model(s, stage.name)
+        trainer = PKDNTrainer(model, teacher, p.lambda_ts, p.lambda_fs, p.distill_epochs, stage.steps_per_epoch)
+        trainer.compile(optimizer=stage.optimizer(model.trainable_variables, p.beta1, p.beta2))
+        return methods.Training(trainer, model, dict(optimizer=trainer.optimizer),
                                 grid=lambda b: image_grid(b, model, teacher), progress_keys=("loss", "l1", "fs"))
 
     def predictor(self, s, model):

@@ -3,13 +3,13 @@
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import bench
+from isr_kd_tf import timing
 
 
 def test_union_length_counts_overlaps_once():
-    assert bench.union_length([]) == 0
-    assert bench.union_length([(20, 25), (0, 10), (5, 15), (6, 7)]) == 20
-    assert bench.union_length([(0, 10), (10, 12)]) == 12
+    assert timing.union_length([]) == 0
+    assert timing.union_length([(20, 25), (0, 10), (5, 15), (6, 7)]) == 20
+    assert timing.union_length([(0, 10), (10, 12)]) == 12
 
 
 def test_contraction_share_sees_convolutions_and_nothing_else():
@@ -18,8 +18,8 @@ def test_contraction_share_sees_convolutions_and_nothing_else():
     conv = tf.function(lambda b: tf.reduce_sum(tf.nn.conv2d(b, k, 1, "SAME")))
     elementwise = tf.function(lambda b: tf.reduce_sum(tf.sin(b) * 2.0 + 1.0))
     conv(x), elementwise(x)                           # traced and warm, as the benchmark leaves them
-    assert 0 < bench.contraction_share(conv, x) <= 1
-    assert bench.contraction_share(elementwise, x) == 0
+    assert 0 < timing.contraction_share(conv, x) <= 1
+    assert timing.contraction_share(elementwise, x) == 0
 
 
 def test_time_steps_leaves_the_warm_up_out_and_averages_the_rest(monkeypatch):
@@ -31,7 +31,7 @@ def test_time_steps_leaves_the_warm_up_out_and_averages_the_rest(monkeypatch):
         calls.append(batch)
         time.sleep(0.3 if len(calls) <= 2 else 0.02)
         return tf.zeros([])
-    seconds = bench.time_steps(step, "batch", steps=5)
+    seconds = timing.time_steps(step, "batch", steps=5)
     assert 0.018 <= seconds < 0.1 and len(calls) >= 7
 
 
@@ -57,7 +57,7 @@ def test_pytorch_eager_runs_the_same_distillation_step():
 
 
 def test_steal_share_is_the_stolen_part_of_the_cpu_time():
-    assert bench.steal_share((10, 1000), (40, 1200)) == 0.15
-    assert bench.steal_share(None, (40, 1200)) is None
-    now = bench.cpu_times()
+    assert timing.steal_share((10, 1000), (40, 1200)) == 0.15
+    assert timing.steal_share(None, (40, 1200)) is None
+    now = timing.cpu_times()
     assert now is None or (0 <= now[0] <= now[1])

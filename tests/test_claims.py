@@ -8,18 +8,18 @@ import sys
 import numpy as np
 import pytest
 
-from isr_kd_tf import claims
+from isr_kd_tf.claims import stats
 from tests.conftest import ROOT
 
 
 def test_a_part_holds_when_its_mean_is_positive_and_beyond_its_standard_error():
     v = [0.3, 0.1, 0.2]
-    s = claims.summarise(v)
+    s = stats.summarise(v)
     assert s["mean"] == pytest.approx(np.mean(v)) and s["sd"] == pytest.approx(np.std(v, ddof=1))
     assert s["se"] == pytest.approx(np.std(v, ddof=1) / np.sqrt(3)) and s["holds"]
-    assert not claims.summarise([0.3, -0.25, 0.05])["holds"]      # positive mean, inside one standard error
-    assert not claims.summarise([-0.1, -0.2])["holds"]
-    assert not claims.summarise([0.5])["holds"]                   # one seed cannot tell a result from noise
+    assert not stats.summarise([0.3, -0.25, 0.05])["holds"]      # positive mean, inside one standard error
+    assert not stats.summarise([-0.1, -0.2])["holds"]
+    assert not stats.summarise([0.5])["holds"]                   # one seed cannot tell a result from noise
 
 
 @pytest.mark.slow
@@ -39,3 +39,16 @@ def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, 
     assert steps == [1, 2] and set(claim["curve"][-1]) == {"step", *claim["mean"]}
     assert claim["curve"][-1][next(iter(claim["mean"]))] == pytest.approx(next(iter(claim["mean"].values())))
     assert "against training steps" in (tmp_path / "claims.md").read_text()
+
+
+def test_the_committed_claim_figures_redraw_from_their_numbers(tmp_path):
+    """docs/claims/*.png come from docs/claims/bundled.json (matplotlib; whole labels)."""
+    from isr_kd_tf.claims.__main__ import replot
+    report = os.path.join(ROOT, "docs", "claims", "bundled.json")
+    paths = replot(report, str(tmp_path))
+    names = {os.path.basename(p) for p in paths}
+    assert names == {n for n in os.listdir(os.path.join(ROOT, "docs", "claims")) if n.endswith(".png")}
+    from PIL import Image
+    assert all(Image.open(p).size[0] == 800 for p in paths)
+    with pytest.raises(Exception, match="not a claims.json"):
+        replot(str(tmp_path / "missing.json"), str(tmp_path))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import bench, cluster, data, launch
+from isr_kd_tf import cluster, data, launch, timing
 from isr_kd_tf.errors import UserError
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
@@ -27,7 +27,7 @@ ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_
           "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
 PKDN = ["--flagfile=flags/pkdn/demo.cfg", "--stages=teacher,student", "--init_from=", "--steps_per_epoch=12",
         "--distill_epochs=1", "--checkpoint_every=4", "--pfb_per_stage=1", "--student_blocks=1"]
-PLAIN = ["--method=tests.test_methods", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
+PLAIN = ["--method=tests.plain_l1", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
 # Deadlines bound a hang, they do not measure speed: a multi-worker run may take WORKERS_PER_SINGLE times the
 # single-process run it is compared with (one CPU thread per worker, plus joining), and a run with no
 # reference RUN_SECONDS stretched by how loaded the machine is.
@@ -148,7 +148,7 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
                                   _weights(tmp_path / "single" / stage / "model.weights.h5"))
         assert diff < 1e-4, (stage, diff)
     assert "2 workers, 2 replicas" in logs[0] and "results.md" in logs[0]
-    assert bench.ms_per_step(logs[0], stages[0]) > 0          # what the multi_worker benchmark reads
+    assert timing.ms_per_step(logs[0], stages[0]) > 0          # what the multi_worker benchmark reads
     assert not [line for line in logs[1].splitlines() if line.startswith("error")], logs[1]
     # only the chief writes: no worker's temporary folders are left, one results file, one event file per stage
     assert not glob.glob(str(tmp_path / "two" / "**" / "workertemp_*"), recursive=True)
@@ -175,7 +175,7 @@ def test_two_workers_equal_one_process_and_resume_bit_identical_after_a_kill(arg
 
 @pytest.mark.slow
 def test_the_example_method_on_two_workers_equals_one_process(tmp_path, data_dir):
-    """The README's example method (tests/test_methods.py) is exact on two workers: the core reduces its loss."""
+    """The README's example method (tests/plain_l1.py) is exact on two workers: the core reduces its loss."""
     deadline = _workers_deadline(_single(PLAIN, tmp_path / "single", data_dir))
     _multi_worker(PLAIN, tmp_path / "two", data_dir, tmp_path / "logs", deadline)
     diff = _max_relative_diff(_weights(tmp_path / "two" / "train" / "model.weights.h5"),

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from isr_kd_tf import config, export, infer, loop
+from isr_kd_tf import config, export, infer, methods, serving
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd.generator import build_generator
 from pkdn_tf import method as pkdn_method
@@ -31,7 +31,7 @@ def _workdir(tmp_path, method):
         model, stage = pkdn_method.build_model(cfg, "student"), "student"
     for w in model.weights:   # non-trivial biases too
         w.assign(w + tf.random.normal(w.shape, stddev=0.02))
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=loop.model_variables(model)),
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=methods.model_variables(model)),
                                os.path.join(cfg.workdir, stage, "checkpoints"), 1).save(7)
     return cfg, model
 
@@ -44,7 +44,7 @@ def test_export_matches_the_in_memory_model(tmp_path, method):
     export.export(cfg.workdir, out)
     loaded = tf.saved_model.load(out)
     lr = np.random.default_rng(0).integers(0, 256, (2, 10, 13, 3)).astype(np.uint8)   # not a multiple of 16/8
-    resolver = export.SuperResolver(cfg, model)
+    resolver = serving.SuperResolver(cfg, model)
     want = resolver.sr_float(lr.astype(np.float32))["sr"].numpy()
     got = loaded.signatures["sr_float"](images=tf.constant(lr, tf.float32))["sr"].numpy()
     assert got.shape == (2, 80, 104, 3)
@@ -85,7 +85,7 @@ def test_loading_says_what_is_missing(tmp_path):
 
 def test_tiled_inference_equals_whole_image_inference(tmp_path):
     cfg, model = _workdir(tmp_path, "isr_kd")
-    resolver = export.SuperResolver(cfg, model)
+    resolver = serving.SuperResolver(cfg, model)
     fn = resolver.sr_float
     lr = np.random.default_rng(1).integers(0, 256, (37, 29, 3)).astype(np.uint8)
     whole = np.clip(np.rint(fn(lr[None].astype(np.float32))["sr"].numpy()[0]), 0, 255)
@@ -145,7 +145,7 @@ def test_onnx_export_of_isr_kd_matches_and_pkdn_is_refused(tmp_path):
     sess = ort.InferenceSession(os.path.join(out, "model.onnx"))
     lr = np.random.default_rng(3).integers(0, 256, (2, 10, 13, 3)).astype(np.float32)
     got = sess.run(None, {sess.get_inputs()[0].name: lr})[0]
-    resolver = export.SuperResolver(cfg, model)
+    resolver = serving.SuperResolver(cfg, model)
     np.testing.assert_allclose(got, resolver.sr_float(lr)["sr"].numpy(), atol=1e-3)
     pcfg, _ = _workdir(tmp_path / "p", "pkdn")
     with pytest.raises(UserError, match="not offered as ONNX"):

@@ -2,12 +2,11 @@
 never reaches into a paper (no import cycles, no imports of pkdn_tf outside it, no switch on a
 method's name).
 
-`PlainL1` below is a complete method: an x8 network (bilinear upsampling plus a residual of two
-convs) trained with L1. The CLI finds it as `--method=tests.test_methods`.
+`tests/plain_l1.py` is a complete third method (the README's example); the CLI finds it as
+`--method=tests.plain_l1`.
 """
 
 import ast
-import dataclasses
 import glob
 import os
 import subprocess
@@ -15,91 +14,11 @@ import sys
 
 import keras
 import pytest
-import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment, layout, methods, trainer
-from isr_kd_tf.config import setting
+from isr_kd_tf import config, experiment, methods
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.losses import masked_mean, per_sample_l1
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
-
-# --- a third method, registered from here ----------------------------------------------------
-
-
-@dataclasses.dataclass
-class PlainL1Config:
-    plain_channels: int = setting(8, "Channels of the plain L1 network's hidden conv.")
-
-
-class PlainSR(keras.Model):
-    """LR [0, 255] -> bilinear x scale + a learned residual."""
-
-    def __init__(self, channels, scale, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = scale
-        self.hidden = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")
-        self.out = keras.layers.Conv2D(3, 3, padding="same")
-
-    def call(self, lr):
-        up = tf.image.resize(lr, tf.shape(lr)[1:3] * self.scale, "bilinear")
-        return up + self.out(self.hidden(up / 255.0))
-
-
-class L1Trainer(trainer.Trainer):
-    """The loop's trainer contract: step(batch, masks) -> {term: value}, written as for one device;
-    masked_mean over the core's mask makes it exact on any number of replicas and workers."""
-
-    def __init__(self, model, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-
-    def step(self, batch, masks):
-        with tf.GradientTape() as tape:
-            loss = masked_mean(per_sample_l1(self.model(batch["lr"]), batch["hr"]), masks[trainer.ALL])
-        variables = self.model.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss}
-
-
-class PlainL1(methods.Method):
-    name = "plain_l1"
-    config = PlainL1Config
-    stages = ("train",)
-    row_names = {"train": "plain_l1"}
-    export_order = ("train",)
-
-    def test_sets(self, s):
-        return [("faces", data.SOURCE, s.run.source_data)]
-
-    def domains(self, s, stage):
-        return [data.DomainSpec(s.run.source_data, data.SOURCE)]
-
-    def build(self, s, stage):
-        model = PlainSR(s.paper.plain_channels, s.run.scale)
-        model(tf.zeros((1, 4, 4, 3)))
-        return model
-
-    def load(self, s, stage, path):
-        model = self.build(s, stage)
-        model.load_weights(layout.find_weights(path, stage))
-        return model
-
-    def training(self, s, stage, init_path, steps_per_epoch):
-        model = self.build(s, stage)
-        l1 = L1Trainer(model)
-        l1.compile(optimizer=experiment.optimizer(s, 0.9, 0.999))
-        l1.optimizer.build(model.trainable_variables)
-        return methods.Training(l1, model, {"optimizer": l1.optimizer})
-
-    def predictor(self, s, model):
-        return lambda batch: model(batch["lr"])
-
-    def serve(self, s, model, images):
-        return model(images)
-
-
-methods.register(PlainL1())
-
+from tests.plain_l1 import L1Trainer, PlainL1Config, PlainSR        # registers plain_l1
 
 # --- it trains, evaluates, exports and infers through the same CLI ----------------------------
 
@@ -114,7 +33,7 @@ def _cli(*args, cwd):
 @pytest.mark.slow
 def test_a_third_method_trains_evaluates_exports_and_infers_through_the_cli(tmp_path, data_dir):
     workdir = str(tmp_path / "plain")
-    out = _cli("isr_kd_tf.train", "--method=tests.test_methods", f"--workdir={workdir}", f"--data_dir={data_dir}",
+    out = _cli("isr_kd_tf.train", "--method=tests.plain_l1", f"--workdir={workdir}", f"--data_dir={data_dir}",
                f"--source_data={TINY_SOURCE}", "--stages=train", "--hr_size=32", "--batch_size=2", "--epochs=1",
                "--steps_per_epoch=3", "--eval_limit=4", "--val_images=2", "--plain_channels=4", cwd=ROOT)
     assert "| plain_l1 | faces |" in out and "| bicubic | faces |" in out
@@ -198,6 +117,50 @@ def test_no_import_cycles_and_nothing_outside_pkdn_tf_imports_it():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+PLUGINS = ("isr_kd_tf.isr_kd", "pkdn_tf", "tests.plain_l1")     # the two papers and the README's example
+
+
+def _command_modules(modules):
+    """The core's commands (a main() or a package's __main__) and the orchestrator they share."""
+    out = {"isr_kd_tf.experiment"}
+    for m, path in modules.items():
+        if m.startswith(PLUGINS):
+            continue
+        with open(path) as f:
+            if m.endswith("__main__") or "\ndef main(" in f.read():
+                out.add(m.removesuffix(".__main__"))
+    return out
+
+
+def test_no_plug_in_imports_a_command_module(capsys):
+    modules = _modules()
+    with_example = {**modules, "tests.plain_l1": os.path.join(ROOT, "tests", "plain_l1.py")}
+    commands = _command_modules(modules)
+    assert {"isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd_tf.bench",
+            "isr_kd_tf.claims"} <= commands
+    listing, offenders = [], []
+    for m, path in sorted(with_example.items()):
+        if not m.startswith(PLUGINS):
+            continue
+        core = sorted(d for d in _imports(path, modules) if not d.startswith(PLUGINS))
+        listing.append(f"{m}: {', '.join(core) or '-'}")
+        offenders += [f"{m} imports {d}" for d in core if d in commands]
+    with capsys.disabled():
+        print("\nplug-in imports of the core:\n  " + "\n  ".join(listing))
+    assert len(listing) > 10 and not offenders, offenders
+
+
+def test_the_example_method_gets_the_cosine_schedule_without_asking(tmp_path):
+    s = config.make(method="plain_l1", learning_rate=1e-3, lr_schedule="cosine", workdir=str(tmp_path))
+    stage = methods.Stage(s, "train", "", steps_per_epoch=10, total_steps=10)
+    training = s.method.training(s, stage)
+    stage.begin(training.trainer.optimizers())
+    opt = training.trainer.optimizer
+    assert opt.scheduled_learning_rate() == pytest.approx(1e-3)
+    opt.iterations.assign(5)
+    assert opt.scheduled_learning_rate() == pytest.approx(0.5e-3)
 
 
 def test_the_core_imports_no_paper_and_never_switches_on_a_method_name():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment
+from isr_kd_tf import config, data, experiment, methods
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
 from isr_kd_tf.isr_kd.generator import build_generator
 from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
@@ -23,7 +23,7 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
         if method == "isr_kd":
             g = build_generator(cfg.width)
             tr = ISRKDTrainer(g, build_discriminator(cfg.width, 32), copy_generator(g), "incremental")
-            tr.compile(experiment.optimizer(cfg, 0.9, 0.999), experiment.optimizer(cfg, 0.9, 0.999))
+            tr.compile(methods.adam(cfg.run), methods.adam(cfg.run))
             batch = data.finish({"hr": tf.cast(tf.random.uniform((4, 32, 32, 3), 0, 255), tf.uint8),
                                  "domain": tf.constant([0, 1, 0, 1])}, pipeline("isr_kd", hr_size=32))
             model = g
@@ -32,7 +32,7 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
             from pkdn_tf.trainer import PKDNTrainer
             model = pkdn_method.build_model(cfg, "student")
             tr = PKDNTrainer(model, pkdn_method.build_model(cfg, "teacher"))
-            tr.compile(optimizer=experiment.optimizer(cfg, 0.9, 0.99))
+            tr.compile(optimizer=methods.adam(cfg.run, 0.9, 0.99))
             batch = data.finish({"hr": tf.cast(tf.random.uniform((2, 32, 32, 3), 0, 255), tf.uint8),
                                  "parsing": tf.zeros((2, 32, 32), tf.uint8), "domain": tf.constant([0, 0])},
                                 experiment.pipeline(cfg))

@@ -1,6 +1,6 @@
 """MirroredStrategy over two logical CPUs, fed as the training loop feeds any strategy
 (Cluster.distribute), gives the single-device training step: both papers' trainers and the
-README's example method (tests/test_methods.py), none of which divides by a replica count."""
+README's example method (tests/plain_l1.py), none of which divides by a replica count."""
 
 import os
 import subprocess
@@ -51,7 +51,7 @@ def pkdn(strategy):
     return tr, pkdn_batch, s.weights
 
 def plain_l1(strategy):            # the README's example method, which does no replica arithmetic of its own
-    from tests.test_methods import L1Trainer, PlainSR
+    from tests.plain_l1 import L1Trainer, PlainSR
     keras.utils.set_random_seed(0)
     with strategy.scope():
         m = PlainSR(4, 8)

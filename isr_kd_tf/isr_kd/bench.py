@@ -2,7 +2,8 @@
 
 import tempfile
 
-from isr_kd_tf.bench import step_report, time_steps, graph_flops, peak_matmul_gflops
+from isr_kd_tf.errors import UserError
+from isr_kd_tf.timing import graph_flops, ms_per_step, peak_matmul_gflops, step_report, time_steps
 
 
 def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, steps=3, peak=None, **_):
@@ -76,7 +77,7 @@ def bench_inference(width=1.0, steps=5, peak=None, **_):
     """The exported ISR-KD generator, 16x16 -> 128x128: batch-1 latency, batch-32 throughput."""
     import tensorflow as tf
     from isr_kd_tf import config
-    from isr_kd_tf.export import SuperResolver
+    from isr_kd_tf.serving import SuperResolver
     from isr_kd_tf.isr_kd.generator import build_generator
 
     peak = peak or peak_matmul_gflops()
@@ -99,5 +100,38 @@ def bench_inference(width=1.0, steps=5, peak=None, **_):
 
 
 
-BENCHMARKS = {"isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference,
+def bench_multi_worker(data_dir=None, steps=3, width=1.0, workers=(1, 2), **_):
+    """ISR-KD pre-training steps (batch 8, 128 px HR) as 1 worker with every core, then as 2 workers
+    sharing this machine's cores (each its share of the threads): a scaling figure of the multi-worker
+    code path (gradient all-reduce over loopback), not of more hardware."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from isr_kd_tf.console import child_environ
+    steps = max(steps, 2) + 1
+    out = {"name": "multi_worker", "method": "isr_kd", "stage": "pretrain", "batch_size": 8, "hr_size": 128,
+           "width": width, "timed_steps": steps - 1, "cores": os.cpu_count()}
+    for n in workers:
+        with tempfile.TemporaryDirectory() as workdir:
+            args = ["--stages=pretrain", "--source_data=synthetic_faces", "--target_data=avatar_faces",
+                    f"--width={width}", "--hr_size=128",
+                    "--batch_size=8", "--epochs=1", f"--steps_per_epoch={steps}", "--val_images=0", "--verbose=0",
+                    f"--checkpoint_every={steps}", "--eval_limit=8", f"--workdir={workdir}"]
+            args += [f"--data_dir={data_dir}"] if data_dir else []
+            run = subprocess.run([sys.executable, "-m", "isr_kd_tf.launch", f"--workers={n}", "--", *args],
+                                 capture_output=True, text=True, timeout=3600, env=child_environ())
+            if run.returncode:
+                raise UserError(f"multi_worker benchmark: {n} worker(s) failed:\n{run.stderr[-2000:]}")
+            out[f"ms_per_step_{n}_worker{'s' if n > 1 else ''}"] = ms_per_step(run.stdout, "pretrain")
+    if len(workers) == 2:
+        a, b = (out[k] for k in out if k.startswith("ms_per_step"))
+        out["speedup"] = round(a / b, 3)
+    return out
+
+
+bench_multi_worker.compares_with_peak = False
+
+BENCHMARKS = {"multi_worker": bench_multi_worker, "isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference,
               "identity_loss_cost": bench_identity_loss_cost}

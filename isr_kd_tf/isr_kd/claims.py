@@ -10,7 +10,7 @@ the new domain. The first claim is the protocol's own: the networks beat
 bicubic upsampling by a clear margin, or nothing else means much.
 """
 
-from isr_kd_tf.claims import Claim, Plan, row
+from isr_kd_tf.claims.contract import Claim, Plan, row
 
 # per protocol: the demo whose settings every run shares, and the zoo's G_T (cartoons first, Table IV)
 PROTOCOLS = {"bundled": ("flags/demo.cfg", "zoo:isr_kd_gs_cartoon"),

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf import data, experiment, layout, loop, methods, visualize
+from isr_kd_tf import data, layout, methods, visualize
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd import face_api
 from isr_kd_tf.isr_kd.config import ISRKDConfig
@@ -70,7 +70,7 @@ def restore_gan_state(s, path, discriminator, g_opt, d_opt):
         return
     objects = {"d_optimizer": d_opt} if s.paper.extra_convs else {"g_optimizer": g_opt, "d_optimizer": d_opt}
     try:
-        loop.restore_model(discriminator, ckpt, "discriminator")
+        methods.restore_model(discriminator, ckpt, "discriminator")
         tf.train.Checkpoint(**objects).restore(ckpt).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise UserError(f"--init_from={path}: the discriminator or optimizer state in {ckpt} does not fit these "
@@ -164,30 +164,22 @@ class ISRKD(methods.Method):
     def load(self, s, stage, path):
         return load_generator(s, path, stage=stage)
 
-    def training(self, s, stage, init_path, steps_per_epoch):
-        p = s.paper
-        generator = load_generator(s, init_path) if init_path else self.build(s, stage)
+    def training(self, s, stage):
+        p, init_path = s.paper, stage.init_path
+        generator = load_generator(s, init_path) if init_path else self.build(s, stage.name)
         discriminator = build_discriminator(s.run.width, s.run.hr_size)
-        teacher = load_pretrained(s, init_path) if stage == "incremental" else None
-        trainer = ISRKDTrainer(generator, discriminator, teacher, stage, p, identity_net(s), p.lce_transform,
+        teacher = load_pretrained(s, init_path) if stage.name == "incremental" else None
+        trainer = ISRKDTrainer(generator, discriminator, teacher, stage.name, p, identity_net(s), p.lce_transform,
                                p.identity_temperature)
-        total = steps_per_epoch * s.run.epochs
-        g_opt = experiment.optimizer(s, p.g_beta1, p.g_beta2, total)
-        d_opt = experiment.optimizer(s, p.d_beta1, p.d_beta2, total)
+        g_opt = stage.optimizer(generator.trainable_variables, p.g_beta1, p.g_beta2)
+        d_opt = stage.optimizer(discriminator.trainable_variables, p.d_beta1, p.d_beta2)
         trainer.compile(g_opt, d_opt)
-        g_opt.build(generator.trainable_variables)
-        d_opt.build(discriminator.trainable_variables)
-        if init_path and stage != "pretrain" and not p.fresh_discriminator:
+        if init_path and stage.name != "pretrain" and not p.fresh_discriminator:
             restore_gan_state(s, init_path, discriminator, g_opt, d_opt)
-        experiment.begin_stage(s, g_opt, d_opt)
         return methods.Training(trainer, generator, dict(discriminator=discriminator, g_optimizer=g_opt,
                                                          d_optimizer=d_opt),
                                 grid=lambda b: image_grid(b, generator, teacher),
                                 progress_keys=("g_loss", "d_loss", "rec"))
-
-    def predictor(self, s, model):
-        from isr_kd_tf.export import SuperResolver
-        return SuperResolver(s, model).on_batch
 
     def serve(self, s, model, images):
         return model(images, training=False)["sr"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment, layout
+from isr_kd_tf import config, data, experiment, layout, methods
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.isr_kd import method as isr_method
 from isr_kd_tf.isr_kd.discriminator import build_discriminator
@@ -83,10 +83,9 @@ def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tm
     assert ckpt.endswith("ckpt-2")
     cfg = _cfg(tmp_path, data_dir, stages=("incremental",), init_from=pre.workdir)
     d = build_discriminator(cfg.width, cfg.hr_size)
-    g_opt, d_opt = experiment.optimizer(cfg, 0.9, 0.999), experiment.optimizer(cfg, 0.9, 0.999)
     g = isr_method.load_generator(cfg, pre.workdir)
-    g_opt.build(g.trainable_variables)
-    d_opt.build(d.trainable_variables)
+    stage = methods.Stage(cfg, "incremental", pre.workdir, steps_per_epoch=10, total_steps=10)
+    g_opt, d_opt = stage.optimizer(g.trainable_variables), stage.optimizer(d.trainable_variables)
     isr_method.restore_gan_state(cfg, pre.workdir, d, g_opt, d_opt)
     reader = tf.train.load_checkpoint(ckpt)       # the pre-trained D, as its optimizer tracked it
     assert int(d_opt.iterations) == 2 and int(g_opt.iterations) == 2
@@ -97,12 +96,14 @@ def test_incremental_starts_from_the_pretraining_discriminator_and_adam_state(tm
     # the incremental stage's own rate (the checkpoint holds G_S's) and a cosine schedule over its own
     # steps, not G_S's two
     cfg.run.lr_schedule, cfg.run.learning_rate = "cosine", pre.learning_rate / 4
-    g_opt = experiment.optimizer(cfg, 0.9, 0.999, total_steps=10)
-    g_opt.build(g.trainable_variables)
+    stage = methods.Stage(cfg, "incremental", pre.workdir, steps_per_epoch=10, total_steps=10)
+    g_opt = stage.optimizer(g.trainable_variables)
     tf.train.Checkpoint(g_optimizer=g_opt).restore(ckpt).expect_partial()
     assert int(g_opt.iterations) == 2 and float(g_opt.learning_rate) == pytest.approx(pre.learning_rate)
-    experiment.begin_stage(cfg, g_opt)
+    stage.begin({"generator": g_opt})
     assert g_opt.scheduled_learning_rate() == pytest.approx(pre.learning_rate / 4)
+    with pytest.raises(TypeError, match="stage.optimizer"):       # one made elsewhere gets no schedule
+        stage.begin({"generator": methods.adam(cfg.run)})
     with pytest.raises(UserError, match="fresh_discriminator"):
         isr_method.restore_gan_state(cfg, pre.workdir, build_discriminator(0.125, cfg.hr_size), g_opt, d_opt)
 

@@ -1,0 +1,32 @@
+"""A claim's verdict from its margins over seeds, and its margins against training steps."""
+
+import math
+
+import numpy as np
+
+
+def summarise(values):
+    """mean, sd and whether the part holds (mean > 0 and mean > standard error)."""
+    v = np.asarray(values, np.float64)
+    mean = float(v.mean())
+    sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+    se = sd / math.sqrt(len(v)) if len(v) > 1 else float("inf")
+    return {"mean": mean, "sd": sd, "se": se, "holds": bool(mean > 0 and mean > se)}
+
+
+def margin_curve(claim, results, at_checkpoints):
+    """[(step, {part: margin})]: the claim's margins with each of its trained runs taken at its k-th
+    kept checkpoint (the runs of a claim train alike: same steps, same checkpoint spacing)."""
+    runs = [r for r in claim.needs if r in at_checkpoints]
+    if not runs or len({tuple(step for step, _ in at_checkpoints[r]) for r in runs}) != 1:
+        return []
+    return [(step, claim.margins({**results, **{r: at_checkpoints[r][k][1] for r in runs}}))
+            for k, (step, _) in enumerate(at_checkpoints[runs[0]])]
+
+
+def mean_curve(per_seed):
+    """[{"step", part: mean margin over seeds}] where every seed has the same steps (else [])."""
+    if not per_seed or not per_seed[0] or len({tuple(step for step, _ in c) for c in per_seed}) != 1:
+        return []
+    return [{"step": step, **{part: float(np.mean([c[k][1][part] for c in per_seed])) for part in margins}}
+            for k, (step, margins) in enumerate(per_seed[0])]
