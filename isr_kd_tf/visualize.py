@@ -7,12 +7,6 @@ import zlib
 import cv2
 import numpy as np
 
-from isr_kd_tf.data.parsing import PALETTE as PARSING_PALETTE
-
-def colour_parsing(labels):
-    """uint8 label map (..., H, W) -> RGB image with BiSeNet's palette (background white)."""
-    return PARSING_PALETTE[np.clip(np.asarray(labels), 0, len(PARSING_PALETTE) - 1)]
-
 
 def tile(img, size):
     """Any HxW(xC) image (uint8 or float in [0,255]) as a size x size RGB tile.

@@ -9,10 +9,10 @@ import dataclasses
 import os
 
 from isr_kd_tf import data, layout, methods, visualize
-from isr_kd_tf.data import parsing as parsing_lib
 from isr_kd_tf.errors import UserError
 from isr_kd_tf.layers import scaled
-from pkdn_tf import models
+from pkdn_tf import datasets, models  # noqa: F401  (datasets: registers PKDN's face-parsing sets)
+from pkdn_tf import parsing as parsing_lib
 from pkdn_tf.config import PKDNConfig
 from pkdn_tf.trainer import PKDNTrainer, predict
 
@@ -62,7 +62,7 @@ def image_grid(batch, model, teacher, n=4):
     for i in range(min(n, sr.shape[0])):
         row = [batch["lr"][i].numpy(), batch["lr_up"][i].numpy()]
         if "parsing" in batch:
-            row.append(visualize.colour_parsing(batch["parsing"][i].numpy()))
+            row.append(parsing_lib.colour(batch["parsing"][i].numpy()))
         row += ([t_sr[i]] if t_sr is not None else []) + [sr[i], batch["hr"][i].numpy()]
         rows.append(row)
     labels = ["LR", "bicubic"] + (["parsing"] if "parsing" in batch else []) + (
@@ -80,7 +80,7 @@ class NetworkInputs:
     def __call__(self, batch):
         out = {"lr_up": data.upsample_bicubic(batch["lr"], [self.hr_size, self.hr_size])}
         if self.parsing_encoding and "parsing" in batch:
-            out["parsing_input"] = data.encode_parsing(batch["parsing"], self.parsing_encoding)
+            out["parsing_input"] = parsing_lib.encode_parsing(batch["parsing"], self.parsing_encoding)
         return out
 
 
@@ -119,7 +119,7 @@ class PKDN(methods.Method):
     def sample_columns(self, s, batch):
         if "parsing" not in batch:
             return {}
-        return {"parsing": [visualize.colour_parsing(m) for m in batch["parsing"].numpy()]}
+        return {"parsing": [parsing_lib.colour(m) for m in batch["parsing"].numpy()]}
 
     def test_sets(self, s):
         return [(s.run.source_data, data.SOURCE, s.run.source_data)]

@@ -294,7 +294,7 @@ def test_worker_streams_split_the_global_batches(data_dir, local_replicas):
 def test_joining_is_possible_after_importing_the_entry_points():
     """MultiWorkerMirroredStrategy must be made before TensorFlow's runtime starts: no tensor at import."""
     script = ("import tensorflow as tf\nfrom tensorflow.python.eager import context\n"
-              "import isr_kd_tf.train, isr_kd_tf.launch, pkdn_tf.method, isr_kd_tf.isr_kd.method\n"
+              "import isr_kd_tf.train, isr_kd_tf.launch, pkdn_tf.method, isr_kd.method\n"
               "print('started', context.context()._context_handle is not None)\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "started False" in out.stdout, out.stderr[-2000:]

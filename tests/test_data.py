@@ -7,6 +7,7 @@ import tensorflow as tf
 from PIL import Image
 
 from isr_kd_tf import data
+from isr_kd import edges
 from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
 from isr_kd_tf.errors import UserError
 from tests.conftest import TINY_SOURCE, TINY_TARGET, pipeline
@@ -60,20 +61,11 @@ def test_noise_is_seeded():
     assert np.abs(a - clean).mean() > 1.0
 
 
-def test_edge_targets_scales_and_values():
-    hr = tf.constant(_rand_hr(2))
-    e32, e64, e128 = data.edge_targets(hr, 8)
-    assert (e32.shape[1], e64.shape[1], e128.shape[1]) == (32, 64, 128)
-    assert set(np.unique(e128.numpy())) <= {0.0, 255.0}
-    gray = cv2.cvtColor(np.round(hr.numpy()[0]).astype(np.uint8), cv2.COLOR_RGB2GRAY)
-    np.testing.assert_array_equal(e128.numpy()[0, ..., 0], cv2.Canny(gray, 50, 255))
-
-
 def test_adaptive_thresholds_find_edges_on_a_low_contrast_image():
     img = np.full((64, 64), 100, np.uint8)
     img[:, 32:] = 130  # a step of 30 grey levels: below the fixed low threshold's reach
-    assert data.canny(img, "fixed").max() == 0
-    assert data.canny(img, "adaptive").max() == 255
+    assert edges.canny(img, "fixed").max() == 0
+    assert edges.canny(img, "adaptive").max() == 255
 
 
 # --- augmentation ------------------------------------------------------------
@@ -109,17 +101,6 @@ def test_augmentation_probabilities():
     out = data.augment(batch, tf.constant([2, 3], tf.int64), flip=False, rotate_prob=0.75)["hr"].numpy()[..., 0]
     shares = [np.all(out == np.rot90(pattern, k), axis=(1, 2)).mean() for k in range(4)]
     np.testing.assert_allclose(shares, 0.25, atol=0.03)
-
-
-def test_edges_follow_the_augmentation():
-    faces = np.stack([synthetic_faces.render_face(s)[0][20:148, 20:148] for s in range(2)]).astype(np.float32)
-    batch = {"hr": tf.constant(faces.astype(np.uint8)), "domain": tf.zeros([2], tf.int32)}
-    cfg = pipeline("isr_kd")                         # ISR-KD's batch features: the edge targets
-    seed = tf.constant([0, 3], tf.int64)
-    out = data.finish(batch, cfg, seed)
-    aug = data.augment(batch, seed)["hr"]
-    edges = data.edge_targets(tf.cast(aug, tf.float32), 8)[-1].numpy()
-    np.testing.assert_array_equal(out["edge_128"].numpy(), edges)
 
 
 # --- datasets ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from PIL import Image
 
 from isr_kd_tf import config, export, infer, methods, serving
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.isr_kd.generator import build_generator
+from isr_kd.generator import build_generator
 from pkdn_tf import method as pkdn_method
 from tests.conftest import ROOT
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from isr_kd_tf import config, experiment, loop
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.isr_kd.trainer import ISRKDTrainer
+from isr_kd.trainer import ISRKDTrainer
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
 STEPS = 12

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from isr_kd_tf import config, data, experiment, methods
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import build_generator
-from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+from isr_kd.discriminator import build_discriminator
+from isr_kd.generator import build_generator
+from isr_kd.trainer import ISRKDTrainer, copy_generator
 from tests.conftest import pipeline
 
 

@@ -18,10 +18,10 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras, numpy as np
 from isr_kd_tf import cluster, data, loop
 from tests.conftest import pipeline
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import build_generator
+from isr_kd.discriminator import build_discriminator
+from isr_kd.generator import build_generator
 from isr_kd_tf.optim import FusedAdam
-from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+from isr_kd.trainer import ISRKDTrainer, copy_generator
 from pkdn_tf import models
 from pkdn_tf.trainer import PKDNTrainer
 

@@ -61,7 +61,7 @@ def test_absent_data_stops_with_one_line_naming_the_files(tmp_path):
     assert last.startswith("error: icartoonface") and "personai_icartoonface_rectrain" in last
 
 
-ENTRY_POINTS = ["isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd_tf.isr_kd.convert",
+ENTRY_POINTS = ["isr_kd_tf.train", "isr_kd_tf.evaluate", "isr_kd_tf.export", "isr_kd_tf.infer", "isr_kd.convert",
                 "pkdn_tf.convert", "isr_kd_tf.preview", "isr_kd_tf.bench"]
 
 

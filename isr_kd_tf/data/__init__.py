@@ -5,14 +5,13 @@ Importing this package registers the tfds builders `synthetic_faces`,
 `celebamask_hq`.
 """
 
-from isr_kd_tf.data import builders, face_parsing_sets, real_faces  # noqa: F401  (registers the builders)
-from isr_kd_tf.data.degradation import box_downsample, canny, degrade, edge_targets, upsample_bicubic
+from isr_kd_tf.data import builders, real_faces  # noqa: F401  (registers the builders)
+from isr_kd_tf.data.degradation import box_downsample, degrade, upsample_bicubic
 from isr_kd_tf.data.pipeline import (SOURCE, TARGET, DomainSpec, PipelineConfig, augment,
                                      eval_dataset, finish, prepare, select, training_dataset)
-from isr_kd_tf.data.parsing import encode_parsing
 from isr_kd_tf.data.sources import keys, load, num_examples, prepare_sets, reads_real_data_dir
 
-__all__ = ["box_downsample", "canny", "degrade", "edge_targets", "upsample_bicubic",
+__all__ = ["box_downsample", "degrade", "upsample_bicubic",
            "SOURCE", "TARGET", "DomainSpec", "PipelineConfig", "augment", "eval_dataset",
-           "finish", "encode_parsing", "prepare", "select", "training_dataset", "keys", "load", "num_examples",
+           "finish", "prepare", "select", "training_dataset", "keys", "load", "num_examples",
            "prepare_sets", "reads_real_data_dir"]

@@ -1,21 +1,18 @@
-"""tfds builders: the two bundled face domains and the manual iCartoonFace.
+"""tfds builders of the two bundled face domains, generated here, offline.
 
-Importing this module registers `synthetic_faces`, `avatar_faces` and
-`icartoonface` with tfds. The bundled ones are generated here, offline.
+Importing this module registers `synthetic_faces` and `avatar_faces` with tfds.
 """
 
 import dataclasses
-import logging
 import os
 import pickle
-import re
 import subprocess
 import sys
 import tempfile
 
 import tensorflow_datasets as tfds
 
-from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
+from isr_kd_tf.data import avatar_faces, synthetic_faces
 from isr_kd_tf.errors import UserError
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "render_worker.py")
@@ -158,61 +155,6 @@ class AvatarFaces(_RenderedFaces):
 
     def to_example(self, rendered):
         return {"image": rendered}
-
-
-ICARTOON_PATTERN = re.compile(r"personai_icartoonface_rectrain_(\d+)_(\d+)\.jpg$")
-
-
-def icartoon_split(filename):
-    """Held-out identities: id % 50 == 0 is test, == 1 validation (~2% each)."""
-    ident = int(ICARTOON_PATTERN.search(filename).group(1))
-    return {0: "test", 1: "validation"}.get(ident % 50, "train")
-
-
-class ICartoonFace(tfds.core.GeneratorBasedBuilder):
-    """iCartoonFace recognition-track training images (manual download)."""
-
-    name = "icartoonface"
-
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Download the iCartoonFace recognition training set "
-        "(personai_icartoonface_rectrain.zip) from the iCartoonFace authors and "
-        "unpack it so that files named personai_icartoonface_rectrain_XXXXX_YYYYYYY.jpg "
-        "lie anywhere below <data_dir>/downloads/manual/icartoonface/ "
-        "(or pass --manual_dir).")
-
-    def _info(self):
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "filename": tfds.features.Text(),
-            }),
-            description=__doc__)
-
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
-        files = [p for p in image_io.list_images(root) if ICARTOON_PATTERN.search(p)] if os.path.isdir(root) else []
-        if not files:
-            raise UserError(f"icartoonface: no personai_icartoonface_rectrain_*.jpg files under {root}. "
-                            + self.MANUAL_DOWNLOAD_INSTRUCTIONS)
-        by_split = {"train": [], "validation": [], "test": []}
-        for p in files:
-            by_split[icartoon_split(os.path.basename(p))].append(p)
-        return {k: self._generate_examples(v) for k, v in by_split.items()}
-
-    def _generate_examples(self, paths):
-        skipped = image_io.SkipLog()
-        for p in paths:
-            try:
-                img = image_io.read_image(p)
-            except image_io.BadImage as e:
-                skipped.skip(p, str(e))
-                continue
-            name = os.path.basename(p)
-            yield name, {"image": img, "filename": name}
-        if skipped.skipped:
-            logging.warning("icartoonface: %s", skipped.summary())
 
 
 BUNDLED = ("synthetic_faces", "avatar_faces")

@@ -45,14 +45,26 @@ def _folder_path(name):
     return name[len(FOLDER_PREFIX):] if name.startswith(FOLDER_PREFIX) else name
 
 
+def _methods_builder(name, data_dir):
+    """A dataset that a method's package registers (ISR-KD's icartoonface, PKDN's face-parsing sets):
+    every installed method is loaded once, then the name is looked up again."""
+    from isr_kd_tf import methods
+    installed = methods.available()
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, utkface, anime_faces, "
+                        f"lfw_parts, celeb_a, folder:PATH or a set of the methods {', '.join(sorted(installed))} "
+                        "(see the README's Data section)") from None
+
+
 def builder(name, data_dir=None, real_data_dir=None):
     """The tfds builder for `name`, prepared (bundled sets are built offline; the real-image sets
     from real_data_dir, else from <data_dir>/downloads/manual/<name>)."""
     try:
         b = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UserError(f"unknown dataset {name!r}; use synthetic_faces, avatar_faces, utkface, anime_faces, "
-                        "lfw_parts, icartoonface, celeb_a, celeba_dic, helen, celebamask_hq or folder:PATH") from None
+        b = _methods_builder(name, data_dir)
     if not b.is_prepared():
         base = name.split("/")[0].split(":")[0]
         if base in builders.BUNDLED:

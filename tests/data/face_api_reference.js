@@ -1,7 +1,7 @@
 // Face descriptors from face-api's own FaceRecognitionNet (@vladmandic/face-api 1.7.15) on its TensorFlow.js
-// WebAssembly backend: the reference the Keras conversion (isr_kd_tf/isr_kd/face_api.py) is tested against.
+// WebAssembly backend: the reference the Keras conversion (isr_kd/face_api.py) is tested against.
 //
-//   python -m isr_kd_tf.isr_kd.face_api --reference_inputs=faces.bin --real_data_dir=../shared/data
+//   python -m isr_kd.face_api --reference_inputs=faces.bin --real_data_dir=../shared/data
 //   npm install @vladmandic/face-api@1.7.15 @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0
 //   node tests/data/face_api_reference.js faces.bin node_modules/@vladmandic/face-api/model > face_api_reference.json
 //

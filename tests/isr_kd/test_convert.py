@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf.isr_kd import convert
+from isr_kd import convert
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import build_generator
+from isr_kd.discriminator import build_discriminator
+from isr_kd.generator import build_generator
 
 WIDTH = 0.0625
 
@@ -96,10 +96,10 @@ def test_cli_writes_weights_usable_with_init_from(tmp_path):
     values = _official_values(3)
     _write_tf1_checkpoint(prefix, values)
     out = tmp_path / "official"
-    res = subprocess.run([sys.executable, "-m", "isr_kd_tf.isr_kd.convert", f"--checkpoint={prefix}", f"--output={out}",
+    res = subprocess.run([sys.executable, "-m", "isr_kd.convert", f"--checkpoint={prefix}", f"--output={out}",
                           f"--width={WIDTH}"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-1500:]
     from isr_kd_tf import config
-    from isr_kd_tf.isr_kd import method as isr_method
+    from isr_kd import method as isr_method
     g = isr_method.load_generator(config.make(width=WIDTH), str(out))
     np.testing.assert_array_equal(g.get_layer("RGB").kernel.numpy(), values["generator/RGB/w"])

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
+from isr_kd.discriminator import build_discriminator
 
 
 def _params(model):

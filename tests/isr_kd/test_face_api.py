@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf.isr_kd import face_api
+from isr_kd import face_api
 from tests.conftest import ROOT
 
 REFERENCE = os.path.join(ROOT, "tests", "data", "face_api_reference.json")

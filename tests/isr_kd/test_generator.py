@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from isr_kd_tf.isr_kd.generator import EdgeBlock, build_generator
+from isr_kd.generator import EdgeBlock, build_generator
 
 
 def _params(model):

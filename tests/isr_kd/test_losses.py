@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf.isr_kd import losses
+from isr_kd import losses
 
 
 def _pair(seed=0, shape=(2, 16, 16, 3)):

@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from isr_kd_tf import config, data, experiment, layout, methods
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.isr_kd import method as isr_method
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import build_generator
-from isr_kd_tf.isr_kd.trainer import ISRKDTrainer
+from isr_kd import method as isr_method
+from isr_kd.discriminator import build_discriminator
+from isr_kd.generator import build_generator
+from isr_kd.trainer import ISRKDTrainer
 from tests.conftest import TINY_SOURCE, TINY_TARGET, pipeline
 
 

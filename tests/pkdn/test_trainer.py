@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf.data.parsing import encode_parsing
+from pkdn_tf.parsing import encode_parsing
 from pkdn_tf import models
 from pkdn_tf.trainer import PKDNTrainer, feature_distill_loss
 

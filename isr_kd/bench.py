@@ -11,10 +11,10 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     import keras
     import tensorflow as tf
     from isr_kd_tf import data
-    from isr_kd_tf.isr_kd.discriminator import build_discriminator
-    from isr_kd_tf.isr_kd.method import EdgeTargets
-    from isr_kd_tf.isr_kd.generator import build_generator
-    from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+    from isr_kd.discriminator import build_discriminator
+    from isr_kd.edges import EdgeTargets
+    from isr_kd.generator import build_generator
+    from isr_kd.trainer import ISRKDTrainer, copy_generator
     from isr_kd_tf.optim import FusedAdam
 
     peak = peak or peak_matmul_gflops()
@@ -41,11 +41,11 @@ def bench_identity_loss_cost(batch_size=16, hr_size=96, width=0.25, steps=3, **_
     import keras
     import tensorflow as tf
     from isr_kd_tf import data
-    from isr_kd_tf.isr_kd import face_api
-    from isr_kd_tf.isr_kd.discriminator import build_discriminator
-    from isr_kd_tf.isr_kd.generator import build_generator
-    from isr_kd_tf.isr_kd.method import EdgeTargets
-    from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, copy_generator
+    from isr_kd import face_api
+    from isr_kd.discriminator import build_discriminator
+    from isr_kd.generator import build_generator
+    from isr_kd.edges import EdgeTargets
+    from isr_kd.trainer import ISRKDTrainer, copy_generator
     from isr_kd_tf.optim import FusedAdam
 
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
@@ -78,7 +78,7 @@ def bench_inference(width=1.0, steps=5, peak=None, **_):
     import tensorflow as tf
     from isr_kd_tf import config
     from isr_kd_tf.serving import SuperResolver
-    from isr_kd_tf.isr_kd.generator import build_generator
+    from isr_kd.generator import build_generator
 
     peak = peak or peak_matmul_gflops()
     out = tempfile.mkdtemp()

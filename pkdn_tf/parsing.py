@@ -24,6 +24,11 @@ PALETTE = np.array([
     [255, 255, 0], [255, 255, 85], [255, 255, 170], [255, 0, 255]], np.uint8)
 
 
+def colour(labels):
+    """uint8 label map (..., H, W) -> RGB image with BiSeNet's palette (background white), for pictures."""
+    return PALETTE[np.clip(np.asarray(labels), 0, len(PALETTE) - 1)]
+
+
 def channels(encoding):
     if encoding not in ENCODINGS:
         raise UserError(f"--parsing_encoding={encoding!r} is unknown; use one of {', '.join(ENCODINGS)}")

@@ -1,6 +1,6 @@
 """Checkpoints of the official TF1 ISR-KD / EIPNet code -> Keras models.
 
-    python -m isr_kd_tf.isr_kd.convert --checkpoint=path/to/model.ckpt-100 --output=runs/official
+    python -m isr_kd.convert --checkpoint=path/to/model.ckpt-100 --output=runs/official
 
 TF1 names: generator/Conv1/w|b, generator/Step1_de/conv2d_transpose/kernel|bias,
 generator/Step1_edge/w|b, generator/RGB/w|b, discriminator/di_conv1_1/w|b, ...,
@@ -21,9 +21,9 @@ from absl import app, flags
 
 from isr_kd_tf.errors import UserError, run_main
 from isr_kd_tf import layout
-from isr_kd_tf.isr_kd.method import DISCRIMINATOR_WEIGHTS
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import EdgeBlock, build_generator
+from isr_kd.method import DISCRIMINATOR_WEIGHTS
+from isr_kd.discriminator import build_discriminator
+from isr_kd.generator import EdgeBlock, build_generator
 
 
 def official_names(model, scope):

@@ -9,8 +9,8 @@ augmented batch inside the step and is never differentiated.
 import tensorflow as tf
 
 from isr_kd_tf.data import SOURCE, TARGET
-from isr_kd_tf.isr_kd import losses
-from isr_kd_tf.isr_kd.config import ISRKDConfig
+from isr_kd import losses
+from isr_kd.config import ISRKDConfig
 from isr_kd_tf.losses import masked_mean
 from isr_kd_tf.precision import float32
 from isr_kd_tf.trainer import Trainer

@@ -11,7 +11,7 @@ minimum, dequantised on load exactly as TensorFlow.js does (q * scale + min).
 
 Made from the package tarball (`npm pack @vladmandic/face-api@1.7.15`):
 
-    python -m isr_kd_tf.isr_kd.face_api --tarball=vladmandic-face-api-1.7.15.tgz
+    python -m isr_kd.face_api --tarball=vladmandic-face-api-1.7.15.tgz
 
 and checked against the package's own runtime by tests/isr_kd/test_face_api.py
 (reference descriptors made by tests/data/face_api_reference.js under node).

@@ -5,7 +5,6 @@ Stages: pretrain (G_S), incremental (with distillation), finetune (no
 distillation: Cartoon-CelebA-1). Scored on both domains, RGB, no crop.
 """
 
-import dataclasses
 import logging
 import os
 
@@ -14,11 +13,13 @@ import tensorflow as tf
 
 from isr_kd_tf import data, layout, methods, visualize
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.isr_kd import face_api
-from isr_kd_tf.isr_kd.config import ISRKDConfig
-from isr_kd_tf.isr_kd.discriminator import build_discriminator
-from isr_kd_tf.isr_kd.generator import build_generator
-from isr_kd_tf.isr_kd.trainer import ISRKDTrainer, edge_target_keys
+from isr_kd import face_api
+from isr_kd.config import ISRKDConfig
+from isr_kd import datasets  # noqa: F401  (registers icartoonface)
+from isr_kd.discriminator import build_discriminator
+from isr_kd.edges import EdgeTargets
+from isr_kd.generator import build_generator
+from isr_kd.trainer import ISRKDTrainer, edge_target_keys
 
 DISCRIMINATOR_WEIGHTS = "discriminator.weights.h5"    # beside G's weights, from the official-checkpoint converter
 
@@ -102,17 +103,6 @@ def image_grid(batch, generator, teacher, n=4):
     return visualize.grid(rows, 96, labels)
 
 
-@dataclasses.dataclass(frozen=True)
-class EdgeTargets:
-    """ISR-KD's batch features: Canny edge maps of HR at the edge blocks' three scales (edge_32,
-    edge_64, edge_128 at 128 HR)."""
-    scale: int
-    thresholds: str
-
-    def __call__(self, batch):
-        return {f"edge_{e.shape[1]}": e for e in data.edge_targets(batch["hr"], self.scale, self.thresholds)}
-
-
 class ISRKD(methods.Method):
     name = "isr_kd"
     config = ISRKDConfig
@@ -122,8 +112,8 @@ class ISRKD(methods.Method):
     start_from = {"incremental": "pretrain", "finetune": "pretrain"}
     baseline_row = "pretrained"
     samples_per_set = 3
-    benchmarks_module = "isr_kd_tf.isr_kd.bench"
-    claims_module = "isr_kd_tf.isr_kd.claims"
+    benchmarks_module = "isr_kd.bench"
+    claims_module = "isr_kd.claims"
     whole_image_sets = ("icartoonface", "avatar_faces", "anime_faces", "utkface")   # resized whole: the official
     # code resizes whole cartoon images; UTKFace chips are aligned crops already
 

@@ -9,7 +9,8 @@ import tensorflow as tf
 from PIL import Image
 
 from isr_kd_tf import data
-from isr_kd_tf.data.parsing import PALETTE, attach_parsing, cache_folder, encode_parsing, label_faces
+from pkdn_tf import datasets  # noqa: F401  (registers celeba_dic, helen, celebamask_hq)
+from pkdn_tf.parsing import PALETTE, attach_parsing, cache_folder, encode_parsing, label_faces
 from isr_kd_tf.errors import UserError
 
 
