@@ -11,6 +11,7 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     import keras
     import tensorflow as tf
     from isr_kd_tf import data
+    from isr_kd_tf.config import RunConfig
     from isr_kd.discriminator import build_discriminator
     from isr_kd.edges import EdgeTargets
     from isr_kd.generator import build_generator
@@ -20,7 +21,7 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     peak = peak or peak_matmul_gflops()
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
-                        data.PipelineConfig(hr_size=hr_size, features=EdgeTargets(8, "fixed")))
+                        data.PipelineConfig(run=RunConfig(hr_size=hr_size), features=EdgeTargets(8, "fixed")))
 
     def make_step():
         keras.utils.set_random_seed(0)
@@ -41,6 +42,7 @@ def bench_identity_loss_cost(batch_size=16, hr_size=96, width=0.25, steps=3, **_
     import keras
     import tensorflow as tf
     from isr_kd_tf import data
+    from isr_kd_tf.config import RunConfig
     from isr_kd import face_api
     from isr_kd.discriminator import build_discriminator
     from isr_kd.generator import build_generator
@@ -50,7 +52,7 @@ def bench_identity_loss_cost(batch_size=16, hr_size=96, width=0.25, steps=3, **_
 
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
-                        data.PipelineConfig(hr_size=hr_size, features=EdgeTargets(8, "fixed")))
+                        data.PipelineConfig(run=RunConfig(hr_size=hr_size), features=EdgeTargets(8, "fixed")))
 
     def step(identity):
         keras.utils.set_random_seed(0)

@@ -20,13 +20,13 @@ FLAGS = flags.FLAGS
 
 def bench_data_pipeline(data_dir=None, batches=60, batch_size=32, **_):
     """The default method's full training pipeline on the bundled domains (a two-domain mix)."""
-    from isr_kd_tf import config, data, experiment
+    from isr_kd_tf import config, data
 
     specs = [data.DomainSpec("synthetic_faces", data.SOURCE), data.DomainSpec("avatar_faces", data.TARGET)]
     for s in specs:  # build outside the timing
         data.num_examples(s.name, s.split, data_dir)
     s = config.make()
-    ds = data.training_dataset(specs, experiment.pipeline(s), batch_size, seed=0, data_dir=data_dir)
+    ds = data.training_dataset(specs, data.PipelineConfig.from_settings(s), batch_size, seed=0, data_dir=data_dir)
     it = iter(ds)
     n_cold = (2 * 1000) // batch_size + 1  # first pass decodes and fills the cache
     t = time.perf_counter()

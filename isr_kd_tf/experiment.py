@@ -49,19 +49,11 @@ def check_writable(workdir):
                         "or free space") from None
 
 
-def pipeline(s):
-    """The data.PipelineConfig of training and evaluation: the run's shared settings (crop, resize,
-    augment, degrade), then the method's batch features, whole-image sets and data step."""
-    m = s.method
-    return data.PipelineConfig.from_run(s.run, features=m.batch_features(s), whole_image_sets=m.whole_image_sets,
-                                        source_step=m.source_step(s))
-
-
 def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
     """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
     run = s.run
     limit = run.eval_limit if limit is None else limit
-    ds = data.eval_dataset(name, split, domain, pipeline(s), 16, run.data_dir or None, limit)
+    ds = data.eval_dataset(name, split, domain, data.PipelineConfig.from_settings(s), 16, run.data_dir or None, limit)
     return evaluation.score(predict, ds, run.eval_crop_border, run.eval_y_channel, quantize=run.eval_quantize,
                             jpeg_quality=run.eval_jpeg_quality, **kwargs)
 
@@ -123,11 +115,11 @@ def prepare_data(s):
     run, method = s.run, s.method
     data.prepare_sets(dataset_names(s), run.data_dir or None, run.real_data_dir or None)
     for stage in run.stages:
-        data.training_dataset(method.domains(s, stage), pipeline(s), run.batch_size, run.seed,
+        data.training_dataset(method.domains(s, stage), data.PipelineConfig.from_settings(s), run.batch_size, run.seed,
                               run.data_dir or None)
     for _, domain, name in method.test_sets(s):
         for split in ("validation", "test"):
-            data.eval_dataset(name, split, domain, pipeline(s), 1, run.data_dir or None)
+            data.eval_dataset(name, split, domain, data.PipelineConfig.from_settings(s), 1, run.data_dir or None)
 
 
 def train_stage(s, stage, init_path, cluster=None):
@@ -149,9 +141,7 @@ def train_stage(s, stage, init_path, cluster=None):
         training = method.training(s, start)
         start.begin(training.trainer.optimizers())
     validate = validation(s, method.predictor(s, training.model)) if cluster.is_chief else None
-    loop.fit(run, stage, training.trainer, training.checkpoint(), specs, pipeline(s), total,
-             grid_fn=training.grid, validate_fn=validate, progress_keys=training.progress_keys, cluster=cluster,
-             settings=s)
+    loop.fit(s, stage, training, total, validate_fn=validate, cluster=cluster)
     if cluster.is_chief:
         training.model.save_weights(layout.weights(stage_dir))
         layout.mark_done(stage_dir, total)
@@ -173,7 +163,7 @@ def report(s, models):
     md = evaluation.write_results(run.workdir, method.title(s), rows, baseline,
                                   getattr(extractor, "label", fid.LABEL), **extra)
     evaluation.write_samples(layout.samples(run.workdir), [t[1:] for t in method.test_sets(s)],
-                             {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, pipeline(s),
+                             {k: v for k, v in scored.items() if k != evaluation.BICUBIC}, data.PipelineConfig.from_settings(s),
                              run.data_dir or None, n=method.samples_per_set,
                              columns=lambda batch: method.sample_columns(s, batch))
     print(md, flush=True)

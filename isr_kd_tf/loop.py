@@ -8,7 +8,6 @@ checkpoint, runs to `total` steps, stops on a non-finite loss before saving
 anything, and marks the stage DONE.
 """
 
-import dataclasses
 import glob
 import logging
 import math
@@ -21,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from isr_kd_tf import data, layout
+from isr_kd_tf.data import image_io
 from isr_kd_tf.methods import model_variables
 from isr_kd_tf.cluster import Cluster, lost_worker_is_user_error
 from isr_kd_tf.errors import UserError
@@ -135,10 +135,9 @@ def save_checkpoint(manager, ckpt, cluster, ckpt_dir, number):
                         "folder and run the same command again") from None
 
 
-def write_flags(writer, cfg):
-    """The run's settings as a TensorBoard text summary (once per stage)."""
-    parts = cfg.as_dict().values() if hasattr(cfg, "as_dict") else [dataclasses.asdict(cfg)]
-    rows = "\n".join(f"| {k} | {v} |" for part in parts for k, v in part.items())
+def write_flags(writer, s):
+    """The run's settings and the method's (config.Settings) as a TensorBoard text summary (once per stage)."""
+    rows = "\n".join(f"| {k} | {v} |" for part in s.as_dict().values() for k, v in part.items())
     with writer.as_default(step=0):
         tf.summary.text("flags", "| flag | value |\n|---|---|\n" + rows)
 
@@ -186,7 +185,8 @@ class StageLog:
     """TensorBoard for one stage (the chief's; the others write nothing): settings once, then every
     --log_every steps the loss terms, learning rates, step time, a picture and validation."""
 
-    def __init__(self, cfg, stage, start, settings, cluster, optimizers, grid_fn=None, validate_fn=None):
+    def __init__(self, s, stage, start, cluster, optimizers, grid_fn=None, validate_fn=None):
+        cfg = s.run
         self.cfg, self.optimizers, self.grid_fn, self.validate_fn = cfg, optimizers, grid_fn, validate_fn
         self.chief = cluster.is_chief
         logdir = layout.tensorboard(cfg.workdir, stage)
@@ -194,7 +194,7 @@ class StageLog:
             purge_events_after(logdir, start)
         self.writer = tf.summary.create_file_writer(logdir) if self.chief else tf.summary.create_noop_writer()
         if start == 0:
-            write_flags(self.writer, settings)
+            write_flags(self.writer, s)
         self.clock = []
 
     def seconds_per_step(self):
@@ -238,43 +238,44 @@ def uses_xla(jit):
     return {"on": True, "off": False}.get(jit, bool(tf.config.list_physical_devices("GPU")))
 
 
-def fit(cfg, stage, trainer, ckpt_objects, specs, pipeline_cfg, total, grid_fn=None, validate_fn=None,
-        progress_keys=("loss",), cluster=None, settings=None):
-    """Trains `trainer` (an isr_kd_tf.trainer.Trainer) on `specs` until `total` steps; resumable.
+def fit(s, stage, training, total, validate_fn=None, cluster=None):
+    """Trains a method's `training` (methods.Training) for `stage` on the method's domains until `total`
+    steps, under the settings `s` (config.Settings); resumable.
 
-    ckpt_objects: {name: keras.Model or optimizer}, all saved every --checkpoint_every steps.
-    grid_fn(batch) -> uint8 image for TensorBoard; validate_fn() -> {name: value},
-    both every --log_every steps, on the chief.
-    cluster (isr_kd_tf.cluster.Cluster): every worker runs this; only the chief
-    writes the stage's folder, the others resume from the chief's checkpoint.
-    settings (config.Settings): TensorBoard's flags text, the method's settings with the run's.
+    Everything in training.checkpoint() is saved every --checkpoint_every steps; training.grid's picture
+    and validate_fn() -> {name: value} go to TensorBoard every --log_every steps, on the chief.
+    cluster (isr_kd_tf.cluster.Cluster): every worker runs this; only the chief writes the stage's
+    folder, the others resume from the chief's checkpoint.
     """
+    cfg, trainer = s.run, training.trainer
+    specs, pipeline_cfg = s.method.domains(s, stage), data.PipelineConfig.from_settings(s)
     cluster = cluster or Cluster(tf.distribute.get_strategy())
     stage_dir = layout.stage_dir(cfg.workdir, stage)
     if cluster.is_chief:
         os.makedirs(stage_dir, exist_ok=True)
-    checkpoints = StageCheckpoints(cfg, stage_dir, ckpt_objects, cluster)
+    checkpoints = StageCheckpoints(cfg, stage_dir, training.checkpoint(), cluster)
     start = checkpoints.resume(stage)
-    log = StageLog(cfg, stage, start, settings or cfg, cluster, trainer.optimizers(), grid_fn, validate_fn)
+    log = StageLog(s, stage, start, cluster, trainer.optimizers(), training.grid, validate_fn)
+    progress_keys = training.progress_keys
     strategy = cluster.strategy
     list_dir = layout.lists(cfg.workdir, stage) if cluster.is_chief else None
-    with data.sources.collect_skips() as skipped:
-        ds = cluster.distribute(lambda share: data.training_dataset(
-            specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
-            start_batch=start, share=share), cfg.batch_size)
-        train_fn = compiled_step(cfg, strategy, trainer)
-        progbar = keras.utils.Progbar(total, verbose=cfg.verbose if cluster.is_chief else 0)
-        progbar.update(start)
-        it = iter(ds)
-        for s in range(start, total):
-            with lost_worker_is_user_error(cluster, f"training step {s + 1} of stage {stage}"):
-                batch = next(it)
-                logs = {k: float(v) for k, v in train_fn(batch).items()}
-            check_finite(logs, s + 1)
-            progbar.update(s + 1, [(k, logs[k]) for k in progress_keys if k in logs])
-            log.step(s + 1, total, logs, lambda: local_batch(strategy, batch))
-            if (s + 1) % cfg.checkpoint_every == 0 or s + 1 == total:
-                checkpoints.save(s + 1)
+    skipped = image_io.SkipLog()      # this stage's own: a process may run several trainings
+    ds = cluster.distribute(lambda share: data.training_dataset(
+        specs, pipeline_cfg, cfg.batch_size, cfg.seed, cfg.data_dir or None, list_dir=list_dir,
+        start_batch=start, share=share, skip_log=skipped), cfg.batch_size)
+    train_fn = compiled_step(cfg, strategy, trainer)
+    progbar = keras.utils.Progbar(total, verbose=cfg.verbose if cluster.is_chief else 0)
+    progbar.update(start)
+    it = iter(ds)
+    for step in range(start, total):
+        with lost_worker_is_user_error(cluster, f"training step {step + 1} of stage {stage}"):
+            batch = next(it)
+            logs = {k: float(v) for k, v in train_fn(batch).items()}
+        check_finite(logs, step + 1)
+        progbar.update(step + 1, [(k, logs[k]) for k in progress_keys if k in logs])
+        log.step(step + 1, total, logs, lambda: local_batch(strategy, batch))
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
+            checkpoints.save(step + 1)
     log.close()
     if log.seconds_per_step() is not None and cluster.is_chief:
         print(f"stage {stage}: {len(log.clock)} steps, {1000 * log.seconds_per_step():.1f} ms per "

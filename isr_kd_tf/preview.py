@@ -8,7 +8,7 @@ quiet_startup(__name__)
 
 from absl import app, flags
 
-from isr_kd_tf import config, data, experiment, visualize
+from isr_kd_tf import config, data, visualize
 from isr_kd_tf.errors import run_main
 
 flags.DEFINE_string("output", "preview.png", "PNG file to write (one row per example).")
@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 def preview_rows(names, n, data_dir=None, method=config.RunConfig.method):
     """(rows, labels): HR | LR | the method's preview columns, n rows per dataset."""
     s = config.make(method=method)
-    cfg = experiment.pipeline(s)
+    cfg = data.PipelineConfig.from_settings(s)
     rows, labels = [], []
     for domain, name in enumerate(names):
         batch = next(iter(data.eval_dataset(name, "test", domain, cfg, n, data_dir)))

@@ -7,10 +7,11 @@ from isr_kd_tf.timing import peak_matmul_gflops, step_report, time_steps
 def _pkdn_batch(batch_size, hr_size):
     import tensorflow as tf
     from isr_kd_tf import data
+    from isr_kd_tf.config import RunConfig
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     labels = tf.random.uniform((batch_size, hr_size, hr_size), 0, 19, tf.int32, seed=1)
     from pkdn_tf.method import NetworkInputs
-    cfg = data.PipelineConfig(hr_size=hr_size, degradation="bicubic", features=NetworkInputs(hr_size, "color"))
+    cfg = data.PipelineConfig(run=RunConfig(hr_size=hr_size, degradation="bicubic"), features=NetworkInputs(hr_size, "color"))
     return data.finish({"hr": tf.cast(hr, tf.uint8), "parsing": labels,
                         "domain": tf.zeros([batch_size], tf.int32)}, cfg)
 

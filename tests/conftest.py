@@ -25,8 +25,8 @@ def pytest_configure(config):
 
 def pipeline(method="isr_kd", **settings):
     """A method's data.PipelineConfig for these settings (config.make's), as a run builds it."""
-    from isr_kd_tf import config, experiment
-    return experiment.pipeline(config.make(method=method, **settings))
+    from isr_kd_tf import config, data
+    return data.PipelineConfig.from_settings(config.make(method=method, **settings))
 
 
 @pytest.fixture(scope="session")

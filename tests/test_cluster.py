@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from isr_kd_tf import cluster, data, launch, timing
+from isr_kd_tf.config import RunConfig
 from isr_kd_tf.errors import UserError
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 
@@ -264,7 +265,7 @@ def _finish_checks(cfg, batch, seed):
 
 
 def test_shares_of_a_batch_put_together_equal_the_batch_eagerly_and_in_tf_data():
-    cfg = data.PipelineConfig(hr_size=32, noise_sigma=3.0, rotate_prob=0.75)
+    cfg = data.PipelineConfig(run=RunConfig(hr_size=32, rotate_prob=0.75), noise_sigma=3.0)
     hr = tf.cast(tf.random.stateless_uniform((4, 32, 32, 3), (1, 2), 0, 255), tf.uint8)
     batch = {"hr": hr, "domain": tf.constant([0, 1, 1, 0])}
     seed = tf.constant([5, 9], tf.int64)
@@ -279,7 +280,7 @@ def test_shares_of_a_batch_put_together_equal_the_batch_eagerly_and_in_tf_data()
 def test_worker_streams_split_the_global_batches(data_dir, local_replicas):
     """Two workers' streams, replica by replica, are the single stream's batches cut in order."""
     specs = [data.DomainSpec(TINY_SOURCE, data.SOURCE, 6), data.DomainSpec(TINY_TARGET, data.TARGET, 6)]
-    cfg = data.PipelineConfig(hr_size=32)
+    cfg = data.PipelineConfig(run=RunConfig(hr_size=32))
     whole = list(data.training_dataset(specs, cfg, 4, 3, data_dir).take(3))
     per = 4 // (2 * local_replicas)
     streams = [list(data.training_dataset(specs, cfg, 4, 3, data_dir, share=(w * 2, 2, per))

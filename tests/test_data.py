@@ -7,6 +7,7 @@ import tensorflow as tf
 from PIL import Image
 
 from isr_kd_tf import data
+from isr_kd_tf.config import RunConfig
 from isr_kd import edges
 from isr_kd_tf.data import avatar_faces, image_io, synthetic_faces
 from isr_kd_tf.errors import UserError
@@ -186,7 +187,7 @@ def test_training_batches_shapes_and_domains(data_dir):
     p = next(iter(data.training_dataset(specs[:1], pipeline("pkdn", hr_size=64), 4, 0, data_dir)))
     assert p["lr_up"].shape == (4, 64, 64, 3) and p["parsing_input"].shape == (4, 64, 64, 3)
     assert "edge_32" not in p
-    plain = next(iter(data.training_dataset(specs, data.PipelineConfig(hr_size=32), 4, 0, data_dir)))
+    plain = next(iter(data.training_dataset(specs, data.PipelineConfig(run=RunConfig(hr_size=32)), 4, 0, data_dir)))
     assert sorted(plain) == ["domain", "hr", "lr"]                        # the core adds nothing of a paper
     assert 0.0 <= float(tf.reduce_min(b["hr"])) and float(tf.reduce_max(b["hr"])) <= 255.0
     assert set(b["domain"].numpy()) <= {0, 1}
@@ -205,7 +206,7 @@ def test_mixing_draws_exact_counts_and_writes_lists(data_dir, tmp_path):
 
 
 def test_cartoons_are_resized_whole_and_real_faces_cropped():
-    cfg = data.PipelineConfig(hr_size=16, crop_size=178)
+    cfg = data.PipelineConfig(run=RunConfig(hr_size=16), crop_size=178)
     img = np.zeros((40, 20, 3), np.uint8)
     img[:10] = 255                                   # a white band at the top, outside the square centre crop
     whole = data.prepare({"image": tf.constant(img)}, cfg, data.TARGET, crop=False)["hr"].numpy()
@@ -275,10 +276,10 @@ def test_each_training_collects_its_own_skipped_files(tmp_path):
     _write_bad_folder(bad)
     os.makedirs(good)
     Image.new("RGB", (130, 130), (10, 20, 30)).save(good / "ok.png")
-    with data.sources.collect_skips() as first:
-        list(data.sources.load_folder(str(bad), min_side=128))
-    with data.sources.collect_skips() as second:
-        list(data.sources.load_folder(str(good), min_side=128))
+    first, second = image_io.SkipLog(), image_io.SkipLog()
+    list(data.training_dataset([data.DomainSpec(f"folder:{bad}", data.SOURCE), data.DomainSpec(f"folder:{good}", data.TARGET)],
+                               data.PipelineConfig(run=RunConfig(hr_size=256)), 1, 0, skip_log=first).take(2))
+    list(data.sources.load_folder(str(good), min_side=128, skip_log=second))
     assert len(first.skipped) == 3 and second.skipped == []
 
 

@@ -15,7 +15,7 @@ import sys
 import keras
 import pytest
 
-from isr_kd_tf import config, experiment, methods
+from isr_kd_tf import config, data, experiment, methods
 from isr_kd_tf.errors import UserError
 from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 from tests.plain_l1 import L1Trainer, PlainL1Config, PlainSR        # registers plain_l1
@@ -214,7 +214,7 @@ def test_the_core_names_no_paper_concept():
 def test_the_example_method_gets_every_shared_pipeline_setting():
     """The shared pipeline is built by the core from the run's settings: a method cannot forget one."""
     s = config.make(method="plain_l1", rotate_prob=0.9, hr_size=48, degradation="bicubic", augment=False)
-    cfg = experiment.pipeline(s)
+    cfg = data.PipelineConfig.from_settings(s)
     assert (cfg.rotate_prob, cfg.hr_size, cfg.degradation, cfg.flip, cfg.rotate) == (0.9, 48, "bicubic", False, False)
     assert cfg.features is None and cfg.source_step is None
 

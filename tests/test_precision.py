@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from isr_kd_tf import config, data, experiment, methods
+from isr_kd_tf import config, data, methods
 from isr_kd.discriminator import build_discriminator
 from isr_kd.generator import build_generator
 from isr_kd.trainer import ISRKDTrainer, copy_generator
@@ -35,7 +35,7 @@ def test_mixed_precision_trains_with_float32_losses_and_variables(tmp_path, meth
             tr.compile(optimizer=methods.adam(cfg.run, 0.9, 0.99))
             batch = data.finish({"hr": tf.cast(tf.random.uniform((2, 32, 32, 3), 0, 255), tf.uint8),
                                  "parsing": tf.zeros((2, 32, 32), tf.uint8), "domain": tf.constant([0, 0])},
-                                experiment.pipeline(cfg))
+                                data.PipelineConfig.from_settings(cfg))
         assert model.compute_dtype == half and model.weights[0].dtype == "float32"
         before = [w.copy() for w in model.get_weights()]
         logs = tf.function(tr.train_step)(batch)

@@ -18,22 +18,17 @@ from isr_kd_tf.data.sources import without_autograph
 from isr_kd_tf.errors import UserError
 
 SOURCE, TARGET = 0, 1  # domain ids carried by every element
-_RUN = RunConfig()     # the shared settings' defaults, declared once there
 
 
 @dataclasses.dataclass
 class PipelineConfig:
     """The pipeline every method shares, and the method's own parts.
 
-    A run builds it with `from_run` (Method.pipeline): the shared fields come
-    from the run's settings, never re-declared; `features`, `whole_image_sets`
-    and `source_step` are the method's."""
-    hr_size: int = _RUN.hr_size
-    scale: int = _RUN.scale
-    degradation: str = _RUN.degradation
-    flip: bool = _RUN.augment      # horizontal flip, p = 0.5
-    rotate: bool = _RUN.augment    # rot90 by k = 1, 2, 3 (uniformly) with probability rotate_prob
-    rotate_prob: float = _RUN.rotate_prob
+    The shared settings (HR size, scale, degradation, augmentation) are the
+    run's own (`run`, a config.RunConfig), never declared twice; a run builds
+    it with `from_settings`, which adds the method's `features`,
+    `whole_image_sets` and `source_step`."""
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
     crop_size: int = 178           # CelebA-aligned crop: rows 20..197 of 218x178
     noise_sigma: float = 0.0
     shuffle_buffer: int = 2048
@@ -42,10 +37,18 @@ class PipelineConfig:
     source_step: object = None     # (dataset, name, split) -> dataset: the method's step on every loaded set
 
     @classmethod
-    def from_run(cls, run, **method_parts):
-        """The run's shared settings (a config.RunConfig) plus the method's parts."""
-        return cls(hr_size=run.hr_size, scale=run.scale, degradation=run.degradation, flip=run.augment,
-                   rotate=run.augment, rotate_prob=run.rotate_prob, **method_parts)
+    def from_settings(cls, s):
+        """A run's pipeline (s: config.Settings): the run's shared settings and its method's parts."""
+        m = s.method
+        return cls(run=s.run, features=m.batch_features(s), whole_image_sets=m.whole_image_sets,
+                   source_step=m.source_step(s))
+
+    hr_size = property(lambda self: self.run.hr_size)
+    scale = property(lambda self: self.run.scale)
+    degradation = property(lambda self: self.run.degradation)
+    flip = property(lambda self: self.run.augment)          # horizontal flip, p = 0.5
+    rotate = property(lambda self: self.run.augment)        # rot90 by k = 1, 2, 3 with probability rotate_prob
+    rotate_prob = property(lambda self: self.run.rotate_prob)
 
     def crops(self, name):
         """Whether a dataset's images get the square centre crop."""
@@ -127,13 +130,13 @@ def finish(batch, cfg, seed=None, rows=None):
     return out
 
 
-def _load(name, split, cfg, data_dir):
+def _load(name, split, cfg, data_dir, skip_log=None):
     """sources.load, then the method's step on it (cfg.source_step).
 
     Folder images under half the HR size are skipped and named: upscaled,
     they would teach the network blur.
     """
-    ds = sources.load(name, split, data_dir, min_side=cfg.hr_size // 2)
+    ds = sources.load(name, split, data_dir, min_side=cfg.hr_size // 2, skip_log=skip_log)
     return ds if cfg.source_step is None else cfg.source_step(ds, name, split)
 
 
@@ -181,8 +184,11 @@ class DomainSpec:
     split: str = "train"
 
 
-def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None, start_batch=0, share=None):
+def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None, start_batch=0, share=None,
+                     skip_log=None):
     """Infinite, seeded stream of finished batches mixing `specs` by their counts.
+
+    skip_log (image_io.SkipLog): where folder images that cannot be used are named, for the summary.
 
     share=(first row, rows, rows per replica): this worker's part of every
     batch of `batch_size` (the global batch), as consecutive per-replica
@@ -192,7 +198,7 @@ def training_dataset(specs, cfg, batch_size, seed, data_dir=None, list_dir=None,
     keep_parsing = True
     parts = []
     for i, spec in enumerate(specs):
-        ds = _load(spec.name, spec.split, cfg, data_dir)
+        ds = _load(spec.name, spec.split, cfg, data_dir, skip_log)
         n = spec.count or sources.num_examples(spec.name, spec.split, data_dir)
         if spec.count:
             list_path = os.path.join(list_dir, f"{spec.name.replace('/', '_').replace(':', '_')}_{spec.split}.txt") if list_dir else None

@@ -17,19 +17,6 @@ from isr_kd_tf.data import builders, image_io, real_faces
 from isr_kd_tf.errors import UserError
 
 SPLITS = ("train", "validation", "test")
-_SKIP_LOGS = [image_io.SkipLog()]   # where folder sources name what they pass over: the innermost collect_skips
-
-
-@contextlib.contextmanager
-def collect_skips():
-    """A fresh SkipLog for the folder datasets built inside the block (one training stage), so a
-    process that runs several trainings reports each one's skipped files, not every earlier one's."""
-    log = image_io.SkipLog()
-    _SKIP_LOGS.append(log)
-    try:
-        yield log
-    finally:
-        _SKIP_LOGS.remove(log)
 FOLDER_PREFIX = "folder:"
 
 # tf.data runs map functions through autograph; ours are plain TensorFlow, and converting them
@@ -127,9 +114,10 @@ def _folder_files(name, split):
 
 
 def load_folder(name, split="train", min_side=0, skip_log=None):
-    """Images of a folder; unreadable or too small ones are skipped and named."""
+    """Images of a folder; unreadable or too small ones are skipped and named (each as it is met, and
+    in `skip_log`, an image_io.SkipLog, for one summary at the end of its user's work)."""
     paths = _folder_files(name, split)
-    log = skip_log if skip_log is not None else _SKIP_LOGS[-1]
+    log = skip_log if skip_log is not None else image_io.SkipLog()
 
     def read(path):
         path = path.decode()
@@ -153,15 +141,15 @@ def load_folder(name, split="train", min_side=0, skip_log=None):
     return ds.filter(without_autograph(lambda ex, ok: ok)).map(without_autograph(lambda ex, ok: ex))
 
 
-def load(name, split="train", data_dir=None, decode=True, min_side=0):
+def load(name, split="train", data_dir=None, decode=True, min_side=0, skip_log=None):
     """The examples of `name`'s `split` in a fixed order (see module doc).
 
-    min_side: folder images smaller than this are skipped and named.
+    min_side: folder images smaller than this are skipped and named (in skip_log, see load_folder).
     """
     if split not in SPLITS:
         raise UserError(f"split {split!r} is unknown; use one of {SPLITS}")
     if _is_folder(name):
-        return load_folder(name, split, min_side)
+        return load_folder(name, split, min_side, skip_log)
     b = builder(name, data_dir)
     feats = b.info.features
     decoders = None if decode else {k: tfds.decode.SkipDecoding()

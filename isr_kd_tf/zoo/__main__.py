@@ -30,12 +30,12 @@ def add_face_template(name, n=500, folder=zoo.FOLDER, data_dir="", real_data_dir
     the entry, for `infer --faces` to align photographs' faces the same way."""
     import numpy as np
 
-    from isr_kd_tf import config, data, experiment, faces
+    from isr_kd_tf import config, data, faces
     path = zoo.resolve(zoo.PREFIX + name, folder)
     s = config.load(path)
     spec = s.method.domains(s, s.run.stages[0])[0]
     data.prepare_sets([spec.name], data_dir or None, real_data_dir or None)
-    ds = data.eval_dataset(spec.name, "train", spec.domain, experiment.pipeline(s), 50, data_dir or None, n)
+    ds = data.eval_dataset(spec.name, "train", spec.domain, data.PipelineConfig.from_settings(s), 50, data_dir or None, n)
     crops = np.concatenate([b["hr"].numpy() for b in ds]).round().astype(np.uint8)
     landmarks, used = faces.measure_template(crops)
     faces.save_template(path, landmarks, measured_on=f"{spec.name} train, first {len(crops)} crops "

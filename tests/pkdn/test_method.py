@@ -39,7 +39,7 @@ def test_a_teacher_needs_a_dataset_with_parsing_maps(tmp_path, data_dir):
 
 
 def test_the_pipeline_gives_the_pkdn_inputs(tmp_path, data_dir):
-    cfg = experiment.pipeline(_cfg(tmp_path, data_dir, hr_size=64, parsing_encoding="onehot"))
+    cfg = data.PipelineConfig.from_settings(_cfg(tmp_path, data_dir, hr_size=64, parsing_encoding="onehot"))
     batch = next(iter(data.eval_dataset(TINY_SOURCE, "test", data.SOURCE, cfg, 2, data_dir)))
     assert batch["lr"].shape == (2, 8, 8, 3) and batch["lr_up"].shape == (2, 64, 64, 3)
     assert batch["parsing_input"].shape == (2, 64, 64, 19)
