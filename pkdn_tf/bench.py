@@ -1,5 +1,5 @@
 """PKDN benchmarks for `python -m isr_kd_tf.bench`: the student's distillation step, with the
-PKDN teacher and with KDFSRNet's, the latter against PyTorch eager."""
+PKDN teacher and with KDFSRNet's, the latter against PyTorch's strongest forms of the same step."""
 
 from isr_kd_tf.timing import peak_matmul_gflops, step_report, time_steps
 
@@ -41,46 +41,94 @@ def bench_pkdn_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3,
                         batch_size=batch_size, hr_size=hr_size, width=width)
 
 
-def torch_eager_step_seconds(batch, width=1.0, steps=3):
-    """KDFSRNet's student step in PyTorch eager mode, as the official code trains
-    (channels-last, all cores); None without PyTorch."""
+TORCH_FORMS = ("eager_nchw", "eager_channels_last", "compiled")      # per precision: float32, bfloat16
+
+
+def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=("float32", "bfloat16")):
+    """KDFSRNet's student step in PyTorch, in each of its strong forms: {(precision, form): seconds}.
+
+    eager_nchw: the official code's own way; eager_channels_last: tensors and weights channels-last end
+    to end; compiled: torch.compile (inductor) of the whole step on channels-last tensors; bfloat16:
+    the same under torch.autocast("cpu", bfloat16). {} without PyTorch."""
     try:
         import torch
         from pkdn_tf import torch_reference
     except ImportError:
-        return None
+        return {}
     from isr_kd_tf.layers import scaled
     from pkdn_tf import models
-    torch.manual_seed(0)
     feats = scaled(models.N_FEATS, width)
-    student = torch_reference.KDFSRNet(3, feats).to(memory_format=torch.channels_last)
-    teacher = torch_reference.KDFSRNet(6, feats, blocks=2).eval().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
+    inputs = {k: torch.from_numpy(batch[k].numpy().astype("float32") / (255.0 if k != "parsing_input" else 1.0))
+              .permute(0, 3, 1, 2).contiguous() for k in ("lr_up", "parsing_input", "hr")}
+    out = {}
+    for precision in precisions:
+        for form in forms:
+            torch.manual_seed(0)
+            student, teacher = torch_reference.KDFSRNet(3, feats), torch_reference.KDFSRNet(6, feats, blocks=2).eval()
+            fmt = torch.contiguous_format if form == "eager_nchw" else torch.channels_last
+            student, teacher = student.to(memory_format=fmt), teacher.to(memory_format=fmt)
+            optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
+            args = tuple(inputs[k].contiguous(memory_format=fmt) for k in ("lr_up", "parsing_input", "hr"))
 
-    def nchw(key):
-        return torch.from_numpy(batch[key].numpy() / 255.0).float().permute(0, 3, 1, 2).contiguous(
-            memory_format=torch.channels_last)
-    parsing = torch.from_numpy(batch["parsing_input"].numpy()).permute(0, 3, 1, 2).contiguous(
-        memory_format=torch.channels_last)
-    args = (nchw("lr_up"), parsing, nchw("hr"))
-    return time_steps(lambda a: torch_reference.distillation_step(student, teacher, optimizer, *a), args, steps)
+            def step(a, student=student, teacher=teacher, optimizer=optimizer):
+                return torch_reference.distillation_step(student, teacher, optimizer, *a)
+            if form == "compiled":
+                step = torch.compile(step)
+            if precision == "bfloat16":
+                plain = step
+
+                def step(a, plain=plain):
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        return plain(a)
+            out[(precision, form)] = time_steps(step, args, steps)
+    return out
 
 
-def bench_kdfsrnet_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3, peak=None, **_):
-    """KDFSRNet's distillation step (its 2-RCAB teacher): this package in graph
-    mode against PyTorch eager on the same networks, losses and optimizer."""
+def _tf_step_seconds(make_step, batch, steps, precision):
+    """The package's step under the float32 policy or the mixed bfloat16 one (the policy put back after)."""
+    import keras
+    from isr_kd_tf import precision as precision_lib
+    before = keras.mixed_precision.global_policy().name
+    try:
+        precision_lib.set_policy(precision == "bfloat16")
+        import tensorflow as tf
+        fn = tf.function(make_step(), autograph=False)
+        return time_steps(fn, batch, steps)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def bench_kdfsrnet_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3, peak=None,
+                                      torch_forms=TORCH_FORMS, **_):
+    """KDFSRNet's distillation step (its 2-RCAB teacher): this package in graph mode against PyTorch's
+    strongest forms of the same networks, losses and optimizer, per precision, in the same run:
+    ratio_to_best_torch_<precision> = this package's step / the fastest PyTorch form's (< 1: faster)."""
     from pkdn_tf import models
     batch = _pkdn_batch(batch_size, hr_size)
-    result = step_report("kdfsrnet_student_train_step", _pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width),
-                          batch, steps, peak or peak_matmul_gflops(),
+    make_step = _pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width)
+    result = step_report("kdfsrnet_student_train_step", make_step, batch, steps, peak or peak_matmul_gflops(),
                           batch_size=batch_size, hr_size=hr_size, width=width)
-    torch_s = torch_eager_step_seconds(batch, width, steps)
-    if torch_s is not None:
-        result["torch_eager_step_s"] = round(torch_s, 4)
-        result["torch_eager_achieved_gflops"] = round(result["gflop"] / torch_s, 1)
-        result["speedup_over_torch_eager"] = round(torch_s / result["step_s"], 2)
-    return result
+    torch_s = torch_step_seconds(batch, width, steps, torch_forms)
+    if not torch_s:
+        return result
+    ours = {"float32": result["step_s"], "bfloat16": _tf_step_seconds(make_step, batch, steps, "bfloat16")}
+    return {**result, **against_torch(ours, torch_s)}
 
+
+def against_torch(ours, torch_s):
+    """The report's fields: {precision: our step s} beside {(precision, form): PyTorch step s}, and the
+    ratio of ours to the fastest form per precision."""
+    out = {}
+    for precision, mine in ours.items():
+        forms = {form: t for (p, form), t in torch_s.items() if p == precision}
+        if not forms:
+            continue
+        out[f"{precision}_step_s"] = round(mine, 4)
+        out.update({f"torch_{precision}_{form}_step_s": round(t, 4) for form, t in forms.items()})
+        best = min(forms, key=forms.get)
+        out[f"best_torch_{precision}"] = best
+        out[f"ratio_to_best_torch_{precision}"] = round(mine / forms[best], 3)
+    return out
 
 
 BENCHMARKS = {"pkdn_student_train_step": bench_pkdn_student_train_step,

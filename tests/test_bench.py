@@ -53,7 +53,19 @@ def test_pytorch_eager_runs_the_same_distillation_step():
     assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(
         [p.detach().clone() for p in teacher.parameters()], teacher.parameters()))
-    assert pkdn_bench.torch_eager_step_seconds(batch, width=0.125, steps=1) > 0
+    times = pkdn_bench.torch_step_seconds(batch, width=0.125, steps=1, forms=("eager_nchw", "eager_channels_last"))
+    assert set(times) == {(p, f) for p in ("float32", "bfloat16") for f in ("eager_nchw", "eager_channels_last")}
+    assert all(t > 0 for t in times.values())
+
+
+def test_the_step_is_put_beside_the_fastest_pytorch_form_of_each_precision():
+    from pkdn_tf import bench as pkdn_bench
+    r = pkdn_bench.against_torch({"float32": 2.0, "bfloat16": 1.0},
+                                 {("float32", "eager_nchw"): 8.0, ("float32", "compiled"): 1.6,
+                                  ("bfloat16", "eager_channels_last"): 1.25, ("bfloat16", "compiled"): 2.0})
+    assert r["best_torch_float32"] == "compiled" and r["ratio_to_best_torch_float32"] == 1.25
+    assert r["best_torch_bfloat16"] == "eager_channels_last" and r["ratio_to_best_torch_bfloat16"] == 0.8
+    assert r["torch_float32_eager_nchw_step_s"] == 8.0 and r["bfloat16_step_s"] == 1.0
 
 
 def test_steal_share_is_the_stolen_part_of_the_cpu_time():
