@@ -59,7 +59,7 @@ def samples(workdir):
 
 
 def tensorboard(workdir, stage=""):
-    return os.path.join(workdir, "tensorboard", stage) if stage else os.path.join(workdir, "tensorboard")
+    return os.path.join(workdir, "tensorboard", *([stage] if stage else []))
 
 
 def lists(workdir, stage):
@@ -93,16 +93,21 @@ def is_done(stage_path):
     return os.path.exists(done_file(stage_path))
 
 
-def mark_done(stage_path, total, extra=None):
+def mark_done(stage_path, total):
     tmp = done_file(stage_path) + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"steps": total, **(extra or {})}, f)
+        json.dump({"steps": total}, f)
     os.replace(tmp, done_file(stage_path))
 
 
-def done_steps(stage_path):
+def done_record(stage_path):
+    """What a finished stage's DONE holds ({"steps": N})."""
     with open(done_file(stage_path)) as f:
-        return json.load(f)["steps"]
+        return json.load(f)
+
+
+def done_steps(stage_path):
+    return done_record(stage_path)["steps"]
 
 
 def find_weights(path, stage):

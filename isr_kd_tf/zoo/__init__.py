@@ -90,8 +90,7 @@ def add(workdir, name="", folder=FOLDER):
             shutil.copy2(os.path.join(stage_dir, f), os.path.join(tmp, stage, f))
         with open(os.path.join(layout.checkpoints(layout.stage_dir(tmp, stage)), "checkpoint"), "w") as f:
             f.write(f'model_checkpoint_path: "{ckpt}"\nall_model_checkpoint_paths: "{ckpt}"\n')
-        with open(layout.done_file(stage_dir)) as f:
-            stages[stage] = json.load(f)
+        stages[stage] = layout.done_record(stage_dir)
     run.update(workdir=PREFIX + name, data_dir="", real_data_dir="")     # nothing of this machine's paths
     with open(layout.config(tmp), "w") as f:
         json.dump(settings, f, indent=2)
