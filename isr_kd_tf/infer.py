@@ -81,7 +81,7 @@ def check_output_size(w, h, scale):
 
 
 def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=False, min_face_score=None,
-        max_landmark_error=None):
+        max_landmark_error=None, face_framing="native"):
     """Super-resolves every image; returns (written paths, skipped (path, reason) pairs, notes).
     faces: photographs, face by face (face_photo); notes then says what happened to each face.
     A file that cannot be done is skipped with its reason; the others are done all the same."""
@@ -107,7 +107,7 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if faces:
                 extra = face_photo(sr_fn, lr, target, compare, *face_tools, min_face_score=min_face_score,
-                                   max_landmark_error=max_landmark_error)
+                                   max_landmark_error=max_landmark_error, framing=face_framing)
                 notes += [f"{path}: {n}" for n in extra]
             else:
                 visualize.save_png_strips(target, w * 8, h * 8, super_resolve_strips(sr_fn, lr, tile, overlap))
@@ -140,14 +140,14 @@ def _face_tools(model):
 
 
 def face_photo(sr_fn, photo, target, compare, det, lr_side, scale, points=None, min_face_score=None,
-               max_landmark_error=None):
+               max_landmark_error=None, framing="native"):
     """One photograph face by face, written to `target` in strips; returns a note per face."""
     from isr_kd_tf import faces, visualize
     h, w = photo.shape[:2]
     check_output_size(w, h, scale)
     points = faces.template(lr_side) if points is None else points
     found, notes = faces.find_faces(photo, det, points, min_face_score, max_landmark_error)
-    p = faces.plan(photo, found, sr_fn, lr_side, scale, points)
+    p = faces.plan(photo, found, sr_fn, lr_side, scale, points, framing=framing)
     visualize.save_png_strips(target, w * scale, h * scale, p.strips())
     for i, (f, n) in enumerate(p.faces):
         notes.append(f"face {i + 1} at {f.box} (x, y, w, h; score {f.score:.3f}): " + (n or "super-resolved"))
@@ -177,7 +177,7 @@ def main(argv):
         raise UserError("--model is required without --faces: an export, a work directory or zoo:NAME "
                         "(python -m isr_kd_tf.zoo lists them)")
     written, skipped, notes = run(model, FLAGS.input, FLAGS.output, FLAGS.compare, FLAGS.tile, FLAGS.overlap,
-                                  FLAGS.faces, FLAGS.min_face_score, FLAGS.max_landmark_error)
+                                  FLAGS.faces, FLAGS.min_face_score, FLAGS.max_landmark_error, FLAGS.face_framing)
     for note in notes:
         print(note)
     for path, reason in skipped:
@@ -195,13 +195,17 @@ if __name__ == "__main__":
     flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
     flags.DEFINE_string("output", None, "Folder for the results.", required=True)
     flags.DEFINE_bool("compare", False, "Also write LR (nearest) | bicubic | SR side by side (with --faces: one "
-                      "per face, of its aligned crop).")
-    flags.DEFINE_bool("faces", False, "Photographs: detect, align, super-resolve and paste back each face into the "
+                      "per face, of its crop).")
+    flags.DEFINE_bool("faces", False, "Photographs: detect, frame, super-resolve and paste back each face into the "
                       "bicubic-upscaled photograph (needs the faces extra: pip install -e \".[faces]\").")
     flags.DEFINE_float("min_face_score", None, "--faces: the detector's confidence a face needs (default "
                        "faces.MIN_SCORE).")
     flags.DEFINE_float("max_landmark_error", None, "--faces: how far a detection's five landmarks may be from a "
                        "face's layout (faces.landmark_error; default faces.MAX_LANDMARK_ERROR).")
+    flags.DEFINE_enum("face_framing", "native", ["native", "aligned"], "--faces: how each face reaches the "
+                      "network: native (the photograph's own pixels, framed by the model's landmark template, pasted "
+                      "back without resampling; measured better at small faces) or aligned (warped upright onto the "
+                      "template, GFPGAN-style).")
     flags.DEFINE_integer("tile", 64, "LR tile side; bounds memory for large inputs.")
     flags.DEFINE_integer("overlap", 8, "LR pixels of context around each tile.")
     app.run(main)

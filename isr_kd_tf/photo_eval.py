@@ -98,13 +98,13 @@ def _box_scores(a, b, box):
             structural_similarity(b, a, channel_axis=-1, data_range=255))
 
 
-def evaluate_photo(name, original, sr_fn, tools):
+def evaluate_photo(name, original, sr_fn, tools, framing="native"):
     """(FaceScore of every pasted face, the x8 result, its bicubic, the original cut to size)."""
     from isr_kd_tf import faces
     det, lr_side, scale, points = tools
     lr, original = shrink(original)
     found, _ = faces.find_faces(lr, det, points)
-    p = faces.plan(lr, found, sr_fn, lr_side, scale, points)
+    p = faces.plan(lr, found, sr_fn, lr_side, scale, points, framing=framing)
     out = p.rows(0, p.shape[0])
     bicubic = faces.upscale(lr, scale)
     scores = []
@@ -158,7 +158,7 @@ def main(argv):
     sr_fn = load_super_resolver(FLAGS.model)
     scores = []
     for name, photo in photographs(FLAGS.real_data_dir).items():
-        found, out, bicubic, original = evaluate_photo(name, photo, sr_fn, tools)
+        found, out, bicubic, original = evaluate_photo(name, photo, sr_fn, tools, FLAGS.face_framing)
         scores += found
         if FLAGS.picture and name == "astronaut_group":
             picture(FLAGS.picture, shrink(photo)[0], bicubic, out, original)
@@ -170,5 +170,6 @@ def main(argv):
 if __name__ == "__main__":
     flags.DEFINE_string("model", "zoo:isr_kd_gs_utkface", "The model, as infer's --model.")
     flags.DEFINE_string("real_data_dir", "", "The real-image folders (lfw_parts/ is used for group photographs).")
+    flags.DEFINE_enum("face_framing", "native", ["native", "aligned"], "As infer's --face_framing.")
     flags.DEFINE_string("picture", "", "Write the astronaut group's before/after picture here (PNG).")
     app.run(main)

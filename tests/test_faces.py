@@ -91,25 +91,44 @@ def test_the_alignment_s_inverse_maps_the_crop_back_within_a_pixel():
     assert abs(y / SCALE - (nose[1] + 0.5)) <= 1 and abs(x / SCALE - (nose[0] + 0.5)) <= 1
 
 
-def test_an_identity_model_changes_nothing_outside_the_faces_and_the_seam_has_no_step(det):
+@pytest.mark.parametrize("framing,inside", [("native", 1), ("aligned", 6)])
+def test_an_identity_model_changes_nothing_outside_the_faces_and_the_seam_has_no_step(det, framing, inside):
+    """inside: the median change inside the crop, native's none (the photograph's own pixels), aligned's the
+    round trip through the smaller warped crop."""
     photo = _shrink(skdata.astronaut(), K)
     found = _found(photo, det)
     plain = faces.upscale(photo, SCALE).astype(np.float32)
-    same = _restore(photo, found, _bicubic_sr, LR_SIDE, SCALE)
+    same = _restore(photo, found, _bicubic_sr, LR_SIDE, SCALE, framing=framing)
     assert same.faces[0][1] == "" and len(same.crops) == 1
     diff = np.abs(same.image.astype(np.float32) - plain).max(-1)
-    x, y, w, h = faces.footprint(found[0], LR_SIDE, SCALE)           # the aligned crop's box, upscaled
+    x, y, w, h = faces.footprint(found[0], LR_SIDE, SCALE, framing=framing)     # the crop's box, upscaled
     outside = np.ones_like(diff, bool)
     outside[max(0, int(y) - 2):int(y + h) + 3, max(0, int(x) - 2):int(x + w) + 3] = False
     assert diff[outside].max() == 0                                  # untouched outside the faces
-    assert np.median(diff[~outside]) <= 6          # inside: the round trip through the smaller aligned crop
+    assert np.median(diff[~outside]) <= inside
     # a model that brightens by 40: a hard paste would step by 40 at the crop's edge
     grey = np.full_like(photo, 100)                    # the same face position on a flat photograph:
-    lift = _restore(grey, found, _brighter_sr, LR_SIDE, SCALE).image.astype(np.float32).mean(-1) - 100
+    lift = _restore(grey, found, _brighter_sr, LR_SIDE, SCALE, framing=framing).image.astype(np.float32).mean(-1) - 100
     # the lift is 40 x the blending mask
     assert lift.max() > 35                                          # the face got the model's output
     steps = max(np.abs(np.diff(lift, axis=0)).max(), np.abs(np.diff(lift, axis=1)).max())
     assert steps < 6, steps
+
+
+def test_native_framing_gives_the_network_the_photograph_s_own_pixels_around_the_face(det):
+    photo = _shrink(skdata.astronaut(), K)
+    (face,) = _found(photo, det)
+    seen = []
+    r = faces.restore(photo, [face], lambda lr: seen.append(np.asarray(lr)) or _bicubic_sr(lr), LR_SIDE, SCALE)
+    m, side = faces.crop_transform(face, faces.template(LR_SIDE), LR_SIDE)
+    x0, y0 = -m[:, 2].astype(int)
+    assert np.array_equal(m[:, :2], np.eye(2)) and side % 4 == 0 and side >= LR_SIDE + 2 * faces.CONTEXT
+    a, b = max(0, x0), max(0, y0)                     # (the astronaut's window runs over the top: reflected there)
+    inside = seen[0][0][b - y0:, a - x0:][:photo.shape[0] - b, :photo.shape[1] - a]
+    np.testing.assert_array_equal(inside, photo[b:y0 + side, a:x0 + side])          # copied, not resampled
+    bx, by, bw, bh = face.box
+    assert x0 <= bx and y0 <= by and bx + bw <= x0 + side and by + bh <= y0 + side   # the whole face, with context
+    assert r.crops[0][2].shape == (side * SCALE, side * SCALE, 3)
 
 
 def test_too_small_too_large_and_cut_faces_are_left_as_bicubic_with_one_note_each(det):
@@ -118,8 +137,10 @@ def test_too_small_too_large_and_cut_faces_are_left_as_bicubic_with_one_note_eac
     (face,) = _found(small, det)
     tiny = faces.Face(face.box, face.landmarks / 3, face.score)          # the same face a third the size
     large = faces.Face(face.box, face.landmarks * 4, face.score)         # and four times it
-    # by default a face the crop would shrink by more than 15 % (here to 0.67) stays bicubic: it keeps more
-    assert "too large" in faces.restore(small, [face], _brighter_sr, LR_SIDE, SCALE).faces[0][1]
+    # aligned, by default a face the crop would shrink by more than 15 % (here to 0.67) stays bicubic: it keeps
+    # more; native framing shrinks nothing and pastes it
+    assert "too large" in faces.restore(small, [face], _brighter_sr, LR_SIDE, SCALE, framing="aligned").faces[0][1]
+    assert faces.restore(small, [face], _brighter_sr, LR_SIDE, SCALE).faces[0][1] == ""
     for f, word in ((tiny, "too small"), (large, "too large")):
         r = _restore(small, [f], _brighter_sr, LR_SIDE, SCALE)
         assert word in r.faces[0][1] and r.crops == []
@@ -130,7 +151,7 @@ def test_too_small_too_large_and_cut_faces_are_left_as_bicubic_with_one_note_eac
     assert "cut by the border" in r.faces[0][1]
 
 
-def test_a_rotated_face_is_aligned_upright(det):
+def test_a_rotated_face_is_aligned_upright_with_aligned_framing(det):
     small = _shrink(skdata.astronaut(), K // 2)
     centre = (56.0, 30.0)
     rot = cv2.getRotationMatrix2D(centre, 25, 1.0)
@@ -143,7 +164,7 @@ def test_a_rotated_face_is_aligned_upright(det):
         m = faces.similarity(f.landmarks, faces.template(LR_SIDE))
         return np.degrees(np.arctan2(m[1, 0], m[0, 0]))
     assert abs(angle(face) - angle(upright) - 25) < 6      # the alignment undoes the photograph's rotation
-    r = _restore(turned, [face], _brighter_sr, LR_SIDE, SCALE)
+    r = _restore(turned, [face], _brighter_sr, LR_SIDE, SCALE, framing="aligned")
     assert r.faces[0][1] == "" and len(r.crops) == 1
 
 
