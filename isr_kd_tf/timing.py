@@ -101,17 +101,9 @@ def _time_steps_against_peak(fn, batch, steps):
     return times, local_peaks, steal
 
 
-def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
-    """Share of one profiled call of `fn` (already traced and warm) during
-    which at least one convolution or matmul kernel ran (TensorFlow profiler,
-    graph mode).
-
-    Splits a step into the contractions that carry its FLOPs and everything
-    else (elementwise ops, pooling, copies, scheduling gaps): the step's
-    fraction of peak divided by this share is what it would reach if
-    everything else were free. None when the profiler's trace format is
-    unavailable.
-    """
+def traced_ops(fn, batch):
+    """(op events [(op type, start ps, duration ps)], wall seconds) of one profiled call of `fn`
+    (already traced and warm), from the TensorFlow profiler's trace; None when its format is unavailable."""
     import glob
     import shutil
     import tempfile
@@ -133,15 +125,71 @@ def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
             space.ParseFromString(f.read())
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
-    intervals = []
+    events = []
     for plane in space.planes:
         for line in plane.lines:
             for event in line.events:
-                op_type = plane.event_metadata[event.metadata_id].name.rpartition(":")[2]
-                if any(k in op_type for k in kinds):
-                    start = line.timestamp_ns * 1000 + event.offset_ps
-                    intervals.append((start, start + event.duration_ps))
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name:                      # "op name:OpType": a kernel; the rest is the runtime's
+                    events.append((name.rpartition(":")[2], line.timestamp_ns * 1000 + event.offset_ps,
+                                   event.duration_ps))
+    return events, wall
+
+
+def contraction_share(fn, batch, kinds=("Conv2D", "MatMul")):
+    """Share of one profiled call of `fn` (already traced and warm) during
+    which at least one convolution or matmul kernel ran (TensorFlow profiler,
+    graph mode).
+
+    Splits a step into the contractions that carry its FLOPs and everything
+    else (elementwise ops, pooling, copies, scheduling gaps): the step's
+    fraction of peak divided by this share is what it would reach if
+    everything else were free. None when the profiler's trace format is
+    unavailable.
+    """
+    traced = traced_ops(fn, batch)
+    if traced is None:
+        return None
+    events, wall = traced
+    intervals = [(start, start + dur) for op, start, dur in events if any(k in op for k in kinds)]
     return min(1.0, union_length(intervals) / 1e12 / wall)
+
+
+# What a train step's time goes to, by op: the first category whose patterns an op's name contains.
+# TensorFlow's op types (oneDNN's kernels keep them: _MklNativeConv2D..., _FusedConv2D) and PyTorch's
+# aten:: operators, one table for both, so the two profiles read side by side.
+OP_CATEGORIES = (
+    ("conv backward-data", ("Conv2DBackpropInput",)),
+    ("conv backward-filter", ("Conv2DBackpropFilter", "BiasAddGrad")),
+    ("conv backward (data and filter)", ("convolution_backward",)),
+    ("conv forward", ("Conv2D", "convolution", "conv2d", "mkldnn_convolution")),
+    ("layout reorders and copies", ("Transpose", "MklToTf", "InputConversion", "copy_", "contiguous", "clone",
+                                    "to_dense", "to_mkldnn", "_to_copy")),
+    ("optimizer", ("ApplyAdam", "FusedAdam", "AssignSubVariable", "AssignAddVariable", "AssignVariable",
+                   "_foreach", "Adam")),
+    ("channel attention (pool, sigmoid)", ("Mean", "Sigmoid", "mean", "sigmoid", "adaptive_avg_pool")),
+    ("elementwise (add, mul, ReLU, shifts)", ("Add", "Mul", "Sub", "Relu", "add", "mul", "sub", "relu", "threshold",
+                                              "BiasAdd", "AddN", "sum", "Sum", "Abs", "abs", "sign", "Sign")),
+)
+
+
+def op_category(op):
+    return next((name for name, patterns in OP_CATEGORIES if any(p in op for p in patterns)), "other")
+
+
+def step_profile(fn, batch):
+    """{category: milliseconds} of one profiled call of `fn` (already warm): the summed duration of
+    its kernels by OP_CATEGORIES (with two threads, kernels overlap: the sum can exceed the wall), and
+    "wall" the call's own time. None when the trace format is unavailable."""
+    traced = traced_ops(fn, batch)
+    if traced is None:
+        return None
+    events, wall = traced
+    out = {}
+    for op, _, dur in events:
+        key = op_category(op)
+        out[key] = out.get(key, 0.0) + dur / 1e9
+    return {**{k: round(v, 1) for k, v in sorted(out.items())}, "wall": round(wall * 1e3, 1)}
 
 
 def union_length(intervals):

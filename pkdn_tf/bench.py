@@ -1,7 +1,9 @@
 """PKDN benchmarks for `python -m isr_kd_tf.bench`: the student's distillation step, with the
 PKDN teacher and with KDFSRNet's, the latter against PyTorch's strongest forms of the same step."""
 
-from isr_kd_tf.timing import peak_matmul_gflops, step_report, time_steps
+import time
+
+from isr_kd_tf.timing import peak_matmul_gflops, step_profile, step_report, time_steps
 
 
 def _pkdn_batch(batch_size, hr_size):
@@ -44,23 +46,19 @@ def bench_pkdn_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3,
 TORCH_FORMS = ("eager_nchw", "eager_channels_last", "compiled")      # per precision: float32, bfloat16
 
 
-def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=("float32", "bfloat16")):
-    """KDFSRNet's student step in PyTorch, in each of its strong forms: {(precision, form): seconds}.
-
-    eager_nchw: the official code's own way; eager_channels_last: tensors and weights channels-last end
-    to end; compiled: torch.compile (inductor) of the whole step on channels-last tensors; bfloat16:
-    the same under torch.autocast("cpu", bfloat16). {} without PyTorch."""
+def _torch_steps(batch, width, forms, precisions):
+    """(precision, form, step, its arguments) of KDFSRNet's student step in PyTorch, each form freshly
+    made; nothing without PyTorch."""
     try:
         import torch
         from pkdn_tf import torch_reference
     except ImportError:
-        return {}
+        return
     from isr_kd_tf.layers import scaled
     from pkdn_tf import models
     feats = scaled(models.N_FEATS, width)
     inputs = {k: torch.from_numpy(batch[k].numpy().astype("float32") / (255.0 if k != "parsing_input" else 1.0))
               .permute(0, 3, 1, 2).contiguous() for k in ("lr_up", "parsing_input", "hr")}
-    out = {}
     for precision in precisions:
         for form in forms:
             torch.manual_seed(0)
@@ -80,8 +78,37 @@ def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=
                 def step(a, plain=plain):
                     with torch.autocast("cpu", dtype=torch.bfloat16):
                         return plain(a)
-            out[(precision, form)] = time_steps(step, args, steps)
-    return out
+            yield precision, form, step, args
+
+
+def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=("float32", "bfloat16")):
+    """KDFSRNet's student step in PyTorch, in each of its strong forms: {(precision, form): seconds}.
+
+    eager_nchw: the official code's own way; eager_channels_last: tensors and weights channels-last end
+    to end; compiled: torch.compile (inductor) of the whole step on channels-last tensors; bfloat16:
+    the same under torch.autocast("cpu", bfloat16). {} without PyTorch."""
+    return {(precision, form): time_steps(step, args, steps)
+            for precision, form, step, args in _torch_steps(batch, width, forms, precisions)}
+
+
+def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channels_last"):
+    """{category: milliseconds} of one PyTorch step (PyTorch's profiler, self CPU time of every operator,
+    by timing.OP_CATEGORIES) and "wall"; None without PyTorch. Eager: a compiled step's operators are
+    inductor's fused kernels, which no category names."""
+    import torch
+    from isr_kd_tf.timing import _warm, op_category
+    for _, _, step, args in _torch_steps(batch, width, (form,), (precision,)):
+        _warm(step, args)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            t = time.perf_counter()
+            step(args)
+            wall = time.perf_counter() - t
+        out = {}
+        for e in prof.key_averages():
+            key = op_category(e.key)
+            out[key] = out.get(key, 0.0) + e.self_cpu_time_total / 1e3
+        return {**{k: round(v, 1) for k, v in sorted(out.items())}, "wall": round(wall * 1e3, 1)}
+    return None
 
 
 def _tf_step_seconds(make_step, batch, steps, precision):
@@ -131,5 +158,26 @@ def against_torch(ours, torch_s):
     return out
 
 
+def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, precision="float32", **_):
+    """Where KDFSRNet's student step spends its time, by op category: this package's step (TensorFlow's
+    profiler) beside PyTorch's eager channels-last one (PyTorch's profiler), same batch, same run."""
+    import tensorflow as tf
+    from pkdn_tf import models
+    batch = _pkdn_batch(batch_size, hr_size)
+    fn = tf.function(_pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width)(), autograph=False)
+    from isr_kd_tf.timing import _warm
+    _warm(fn, batch)
+    result = {"name": "kdfsrnet_step_profile", "batch_size": batch_size, "hr_size": hr_size, "width": width,
+              "precision": precision, "ms": {"tensorflow": step_profile(fn, batch)}}
+    try:
+        result["ms"]["torch_eager_channels_last"] = torch_step_profile(batch, width, precision)
+    except ImportError:
+        pass
+    return result
+
+
+bench_kdfsrnet_step_profile.compares_with_peak = False
+
 BENCHMARKS = {"pkdn_student_train_step": bench_pkdn_student_train_step,
-              "kdfsrnet_student_train_step": bench_kdfsrnet_student_train_step}
+              "kdfsrnet_student_train_step": bench_kdfsrnet_student_train_step,
+              "kdfsrnet_step_profile": bench_kdfsrnet_step_profile}

@@ -24,31 +24,6 @@ def test_jpeg_scoring_equals_scoring_files_written_and_read_as_the_official_test
     assert got != pytest.approx(evaluation.score(lambda b: sr, [batch])["psnr"], abs=1e-3)
 
 
-RUNS = {
-    "isr_kd": dict(method="isr_kd", stages=("pretrain", "incremental", "finetune"), width=0.0625, hr_size=32,
-                   target_data="avatar_faces/tiny", source_count=4, target_count=8),
-    "pkdn": dict(method="pkdn", stages=("teacher", "student", "student_no_kd"), width=0.0625, hr_size=32,
-                 pfb_per_stage=1, student_blocks=1, eval_y_channel=True, eval_crop_border=8),
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(RUNS))
-def test_a_runs_own_table_and_evaluate_are_one_scoring_path(name, tmp_path, data_dir):
-    """The run's results.json and `evaluate` on the same run: the same rows in the same order, the same
-    numbers and the same baseline for the relative changes (PKDN's is student_no_kd, not the teacher)."""
-    from isr_kd_tf import config, evaluate, experiment
-    s = config.make(**RUNS[name], workdir=str(tmp_path / name), data_dir=data_dir, source_data="synthetic_faces/tiny",
-                    batch_size=2, epochs=1, steps_per_epoch=2, eval_limit=4, val_images=0, verbose=0)
-    own = experiment.run(s)
-    rows = evaluate.evaluate([s.run.workdir], progress=False)
-    assert [(r["model"], r["test"]) for r in rows] == [(r["model"], r["test"]) for r in own["rows"]]
-    for a, b in zip(rows, own["rows"]):
-        assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-6) and a["ssim"] == pytest.approx(b["ssim"], abs=1e-6)
-    assert evaluate.baseline([s.run.workdir], rows) == own["baseline"]
-    assert own["baseline"] == {"isr_kd": "pretrained", "pkdn": "student_no_kd"}[name]
-
-
 def test_identity_scores_are_cosines_and_nearest_own_matches():
     from isr_kd_tf import evaluation
     rng = np.random.default_rng(0)

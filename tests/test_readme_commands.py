@@ -142,6 +142,8 @@ def test_isr_kd_paper_flagfiles_and_follow_ups(user_dir, data_dir):
                    "--workdir=runs/isr_kd/cartoon_celeba_2", "--output=runs/table1"], cwd)
     assert "| cartoon_celeba_2/incremental_kd | source |" in table1 and "cartoon_celeba_1/bicubic" in table1
     evaluated = {(r["model"], r["test"]): r["psnr"] for r in _results(cwd, "runs/table1")["rows"]}
+    assert _results(cwd, "runs/isr_kd/cartoon_celeba_2")["baseline"] == "pretrained"     # G_S: Table I's baseline
+    assert _results(cwd, "runs/table1")["baseline"] == "cartoon_celeba_1/pretrained"     # evaluate picks the same
     for r in _results(cwd, "runs/isr_kd/cartoon_celeba_2")["rows"]:      # the CLI's numbers are the run's own
         assert evaluated[("cartoon_celeba_2/" + r["model"], r["test"])] == pytest.approx(r["psnr"], abs=1e-4)
     table2 = _run(["isr_kd_tf.evaluate", "--workdir=runs/isr_kd/cartoon_celeba_2", "--similarity_to=pretrained"], cwd)
@@ -175,6 +177,12 @@ def test_pkdn_paper_flagfiles_and_follow_ups(user_dir, data_dir):
     assert student["protocol"] == {"y_channel": True, "crop_border": 8, "jpeg_quality": 0}
     _run(["isr_kd_tf.evaluate", "--workdir=runs/pkdn/celeba", "--workdir=runs/pkdn/kdfsrnet",
           "--output=runs/pkdn_table1"], cwd)
+    # the run's own table and evaluate's are one scoring path: the same rows, in order, the same numbers
+    table = _results(cwd, "runs/pkdn_table1")
+    evaluated = [r for r in table["rows"] if r["model"].startswith("celeba/")]
+    assert [(r["model"], r["test"]) for r in evaluated] == [("celeba/" + r["model"], r["test"]) for r in student["rows"]]
+    for a, b in zip(evaluated, student["rows"]):
+        assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-4) and a["ssim"] == pytest.approx(b["ssim"], abs=1e-4)
     _run(["isr_kd_tf.export", "--workdir=runs/pkdn/celeba", "--output=export/pkdn"], cwd)
     _infer(cwd, "export/pkdn", "sr_pkdn")
 
