@@ -130,9 +130,11 @@ def traced_ops(fn, batch):
         for line in plane.lines:
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" in name:                      # "op name:OpType": a kernel; the rest is the runtime's
-                    events.append((name.rpartition(":")[2], line.timestamp_ns * 1000 + event.offset_ps,
-                                   event.duration_ps))
+                op = name.rpartition(":")[2]
+                # "op name:OpType" is a kernel; the executor's own spans ("...:Process", "...:Run") and the
+                # function call around them contain the kernels and are left out
+                if ":" in name and op not in ("Process", "Run") and "__inference" not in op:
+                    events.append((op, line.timestamp_ns * 1000 + event.offset_ps, event.duration_ps))
     return events, wall
 
 

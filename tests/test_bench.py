@@ -22,6 +22,44 @@ def test_contraction_share_sees_convolutions_and_nothing_else():
     assert timing.contraction_share(elementwise, x) == 0
 
 
+def test_op_categories_read_tensorflow_s_and_pytorch_s_op_names_alike():
+    cat = timing.op_category
+    assert cat("_MklNativeConv2DWithBias") == cat("_FusedConv2D") == cat("aten::mkldnn_convolution") == "conv forward"
+    assert cat("Conv2DBackpropInput") == cat("_MklNativeConv2DBackpropInput") == "conv backward-data"
+    assert cat("Conv2DBackpropFilterWithBias") == cat("BiasAddGrad") == "conv backward-filter"
+    assert cat("aten::convolution_backward") == "conv backward (data and filter)"
+    assert cat("ResourceApplyAdam") == cat("aten::_foreach_mul_") == "optimizer"
+    assert cat("Mean") == cat("aten::adaptive_avg_pool2d") == "channel attention (pool, sigmoid)"
+    assert cat("AddV2") == cat("aten::relu_") == "elementwise (add, mul, ReLU, shifts)"
+    assert cat("Transpose") == cat("aten::copy_") == "layout reorders and copies"
+    assert cat("SpaceToDepth") == "other"
+
+
+def test_a_step_profile_puts_a_convolution_step_s_time_in_its_convolutions():
+    x = tf.random.normal((4, 64, 64, 32))
+    k = tf.Variable(tf.random.normal((3, 3, 32, 32)))
+
+    @tf.function
+    def step(b):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.nn.relu(tf.nn.conv2d(b, k, 1, "SAME")))
+        k.assign_sub(1e-6 * tape.gradient(loss, k))
+        return loss
+    step(x)
+    ms = timing.step_profile(step, x)
+    assert ms["wall"] > 0 and "Process" not in ms
+    convs = sum(v for c, v in ms.items() if c.startswith("conv"))
+    assert ms["conv forward"] > 0 and ms["conv backward-filter"] > 0
+    assert convs > ms.get("other", 0) and convs <= 2.5 * ms["wall"]      # kernels on at most 2 threads, and a bit
+
+
+def test_the_pytorch_profile_of_the_step_has_its_convolutions():
+    pytest.importorskip("torch")
+    from pkdn_tf import bench
+    ms = bench.torch_step_profile(bench._pkdn_batch(1, 32), width=0.0625)
+    assert ms["conv forward"] > 0 and ms["conv backward (data and filter)"] > 0 and ms["optimizer"] > 0
+
+
 def test_time_steps_leaves_the_warm_up_out_and_averages_the_rest(monkeypatch):
     """A step whose first calls are slow (tracing) and whose later ones take 20 ms is timed at 20 ms."""
     import time
