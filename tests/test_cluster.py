@@ -25,7 +25,7 @@ from tests.conftest import ROOT, TINY_SOURCE, TINY_TARGET
 SMALL = ["--width=0.0625", "--hr_size=32", "--batch_size=4", "--epochs=1", "--eval_limit=2", "--val_images=0",
          "--verbose=0", "--deterministic", f"--source_data={TINY_SOURCE}", "--cluster_timeout=120"]
 ISR_KD = ["--flagfile=flags/demo.cfg", "--stages=pretrain,incremental", "--init_from=", f"--target_data={TINY_TARGET}",
-          "--source_count=4", "--target_count=8", "--steps_per_epoch=12", "--checkpoint_every=4"]
+          "--source_count=4", "--target_count=8", "--steps_per_epoch=8", "--checkpoint_every=4"]
 PLAIN = ["--method=tests.plain_l1", "--stages=train", "--steps_per_epoch=6", "--checkpoint_every=3"]
 # Deadlines bound a hang, they do not measure speed: a multi-worker run may take WORKERS_PER_SINGLE times the
 # single-process run it is compared with (one CPU thread per worker, plus joining), and a run with no
