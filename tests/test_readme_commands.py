@@ -22,10 +22,11 @@ SMOKE = ["--width=0.0625", "--hr_size=32", "--batch_size=2", "--epochs=1", "--st
 ISR_KD = ["flags/isr_kd/celeba_pretrain.cfg", "flags/isr_kd/cartoon_celeba_1.cfg", "flags/isr_kd/cartoon_celeba_2.cfg",
           "flags/isr_kd/cross_cartoon_to_celeba.cfg", "flags/isr_kd/extended.cfg"]
 PKDN = ["flags/pkdn/demo.cfg", "flags/pkdn/celeba_teacher.cfg", "flags/pkdn/celeba_student.cfg",
-        "flags/pkdn/ablation_no_ffb.cfg", "flags/pkdn/kdfsrnet.cfg"]
+        "flags/pkdn/kdfsrnet.cfg"]
 # Flagfiles whose smoke-size training would repeat another's: each differs from its twin only in settings
 # the smoke run overrides (counts, the dataset), in loss weights, or in one architecture switch that
-# tests/pkdn/test_models.py counts; test_train.py parses and checks every one of them.
+# tests/pkdn/test_models.py counts; test_train.py parses and checks every one of them. (The PKDN ablation
+# without FFB also runs both stages in one process, as kdfsrnet.cfg does.)
 TWINS = {
     "flags/isr_kd/cartoon_celeba_3.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "source_count"}),
     "flags/isr_kd/cartoon_celeba_4.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "target_count"}),
@@ -36,7 +37,9 @@ TWINS = {
     "flags/isr_kd/ablation_alpha5_beta008.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "beta"}),
     "flags/isr_kd/ablation_alpha10_beta008.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "alpha", "beta"}),
     "flags/isr_kd/ablation_alpha15_beta004.cfg": ("flags/isr_kd/cartoon_celeba_2.cfg", {"workdir", "alpha", "beta"}),
-    "flags/pkdn/ablation_no_pfb_ffb.cfg": ("flags/pkdn/ablation_no_ffb.cfg", {"workdir", "teacher_pfb"}),
+    "flags/pkdn/ablation_no_ffb.cfg": ("flags/pkdn/celeba_teacher.cfg", {"workdir", "stages", "teacher_ffb"}),
+    "flags/pkdn/ablation_no_pfb_ffb.cfg": ("flags/pkdn/celeba_teacher.cfg", {"workdir", "stages", "teacher_pfb",
+                                                                            "teacher_ffb"}),
     "flags/pkdn/helen_teacher.cfg": ("flags/pkdn/celeba_teacher.cfg", {"workdir", "source_data"}),
     "flags/pkdn/helen_student.cfg": ("flags/pkdn/celeba_student.cfg", {"workdir", "init_from", "source_data"}),
 }
@@ -232,7 +235,7 @@ def test_the_other_documented_tools(user_dir, data_dir):
           f"--source={TINY_SOURCE}", f"--target={TINY_SOURCE}", "--n=2"], cwd)
     assert Image.open(user_dir / "preview_pkdn.png").size[0] == 3 * 130 + 2      # HR, LR, the parsing map
     bench = _run(["isr_kd_tf.bench", "--json", "--only=inference,kdfsrnet_step_profile", "--width=0.0625",
-                  "--steps=1"], cwd)
+                  "--steps=1"], cwd, env={"OMP_NUM_THREADS": "1"})    # PyTorch's threads spin beside the other tests
     results = {r["name"]: r for r in (json.loads(line) for line in bench.splitlines() if line.startswith("{"))}
     assert results["inference"]["batch1_s"] > 0
     assert results["kdfsrnet_step_profile"]["ms"]["tensorflow"]["conv forward"] > 0

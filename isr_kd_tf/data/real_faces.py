@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from isr_kd_tf.data import image_io
 from isr_kd_tf.errors import UserError
@@ -107,13 +107,11 @@ class _FolderSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         for name in names:
             path = os.path.join(root, "images", name)
             try:
-                img = image_io.read_image(path)
-                with Image.open(path) as im:       # plain 8-bit RGB JPEG/PNG: keep the file's own bytes
-                    as_is = im.mode == "RGB" and im.format in ("JPEG", "PNG")
+                image, shape = _plain_image(path)
             except image_io.BadImage as e:
                 skipped.skip(path, str(e))
                 continue
-            ex = {"image": path if as_is else img, "filename": name}
+            ex = {"image": image, "filename": name}
             if self.HAS_MASKS:
                 mask_path = os.path.join(root, "masks", self.mask_name(name))
                 try:
@@ -121,14 +119,28 @@ class _FolderSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 except (image_io.BadImage, ValueError) as e:
                     skipped.skip(mask_path, str(e))
                     continue
-                if lab.shape != img.shape[:2]:
+                if lab.shape != shape:
                     skipped.skip(mask_path, f"mask {lab.shape[1]}x{lab.shape[0]} does not match its image "
-                                            f"{img.shape[1]}x{img.shape[0]}")
+                                            f"{shape[1]}x{shape[0]}")
                     continue
                 ex["parsing"] = lab[..., None]
             yield name, ex
         if skipped.skipped:
             logging.warning("%s: %s", self.name, skipped.summary())
+
+
+def _plain_image(path):
+    """(what the set stores, (height, width)): a plain upright 8-bit RGB JPEG or PNG as its own file (decoded
+    once, to find a truncated one), anything else as image_io reads it; BadImage for a bad file."""
+    try:
+        with Image.open(path) as im:
+            if im.mode == "RGB" and im.format in ("JPEG", "PNG") and im.getexif().get(0x0112, 1) == 1:
+                im.load()
+                return path, (im.height, im.width)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise image_io.BadImage(f"{path}: unreadable image ({e})") from None
+    img = image_io.read_image(path)
+    return img, img.shape[:2]
 
 
 class Utkface(_FolderSet):
