@@ -304,9 +304,9 @@ def native_window(m, lr_side, context=CONTEXT):
     return np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]]), side
 
 
-def crop_transform(face, points, lr_side, framing="native", context=CONTEXT):
-    """(photograph -> crop transform, crop side) of a face under a framing."""
-    m = similarity(face.landmarks, points)
+def crop_transform(m, lr_side, framing="native", context=CONTEXT):
+    """(photograph -> crop transform, crop side) under a framing, from the face's similarity m onto the
+    template's crop."""
     return native_window(m, lr_side, context) if framing == "native" else (m, lr_side)
 
 
@@ -353,7 +353,7 @@ def plan(photo, faces, sr_fn, lr_side, scale=8, points=None, min_zoom=None, max_
         if note:
             done.append((face, note))
             continue
-        m, side = crop_transform(face, points, lr_side, framing, context)
+        m, side = crop_transform(m, lr_side, framing, context)
         hr_side = side * scale
         mask_crop = feather(hr_side, feather_border)
         lr = warp(photo, m, (side, side)).astype(np.float32)    # native: a copy of the pixels (reflected at edges)
@@ -397,7 +397,7 @@ def _bounds(corners):
 def footprint(face, lr_side, scale=1, points=None, framing="native", context=CONTEXT):
     """x, y, w, h of the box around the face's crop in the photograph upscaled by `scale`."""
     points = template(lr_side) if points is None else points
-    m, side = crop_transform(face, points, lr_side, framing, context)
+    m, side = crop_transform(similarity(face.landmarks, points), lr_side, framing, context)
     m, side = scaled(m, scale), side * scale
     return _bounds(apply(invert(m), [[0, 0], [side, 0], [0, side], [side, side]]))
 

@@ -187,6 +187,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from isr_kd_tf import faces as faces_lib
     flags.DEFINE_string("model", None, "What super-resolves: a SavedModel export, a training work directory, or "
                         "zoo:NAME, a shipped entry (python -m isr_kd_tf.zoo lists them). Networks that read the LR image "
                         f"alone: an entry whose network needs more (parsing maps) is refused. With --faces the "
@@ -202,7 +203,7 @@ if __name__ == "__main__":
                        "faces.MIN_SCORE).")
     flags.DEFINE_float("max_landmark_error", None, "--faces: how far a detection's five landmarks may be from a "
                        "face's layout (faces.landmark_error; default faces.MAX_LANDMARK_ERROR).")
-    flags.DEFINE_enum("face_framing", "native", ["native", "aligned"], "--faces: how each face reaches the "
+    flags.DEFINE_enum("face_framing", "native", list(faces_lib.FRAMINGS), "--faces: how each face reaches the "
                       "network: native (the photograph's own pixels, framed by the model's landmark template, pasted "
                       "back without resampling; measured better at small faces) or aligned (warped upright onto the "
                       "template, GFPGAN-style).")

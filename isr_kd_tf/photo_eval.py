@@ -168,8 +168,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from isr_kd_tf import faces as faces_lib
     flags.DEFINE_string("model", "zoo:isr_kd_gs_utkface", "The model, as infer's --model.")
     flags.DEFINE_string("real_data_dir", "", "The real-image folders (lfw_parts/ is used for group photographs).")
-    flags.DEFINE_enum("face_framing", "native", ["native", "aligned"], "As infer's --face_framing.")
+    flags.DEFINE_enum("face_framing", "native", list(faces_lib.FRAMINGS), "As infer's --face_framing.")
     flags.DEFINE_string("picture", "", "Write the astronaut group's before/after picture here (PNG).")
     app.run(main)

@@ -3,7 +3,7 @@ PKDN teacher and with KDFSRNet's, the latter against PyTorch's strongest forms o
 
 import time
 
-from isr_kd_tf.timing import peak_matmul_gflops, step_profile, step_report, time_steps
+from isr_kd_tf.timing import _warm, op_category, peak_matmul_gflops, step_profile, step_report, time_steps
 
 
 def _pkdn_batch(batch_size, hr_size):
@@ -95,9 +95,8 @@ def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channe
     """{category: milliseconds} of one PyTorch step (PyTorch's profiler, self CPU time of every operator,
     by timing.OP_CATEGORIES) and "wall"; None without PyTorch. Eager: a compiled step's operators are
     inductor's fused kernels, which no category names."""
-    import torch
-    from isr_kd_tf.timing import _warm, op_category
     for _, _, step, args in _torch_steps(batch, width, (form,), (precision,)):
+        import torch
         _warm(step, args)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             t = time.perf_counter()
@@ -158,22 +157,17 @@ def against_torch(ours, torch_s):
     return out
 
 
-def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, precision="float32", **_):
-    """Where KDFSRNet's student step spends its time, by op category: this package's step (TensorFlow's
-    profiler) beside PyTorch's eager channels-last one (PyTorch's profiler), same batch, same run."""
+def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, **_):
+    """Where KDFSRNet's student step spends its time, by op category, in float32: this package's step
+    (TensorFlow's profiler) beside PyTorch's eager channels-last one (PyTorch's profiler), same batch, same run."""
     import tensorflow as tf
     from pkdn_tf import models
     batch = _pkdn_batch(batch_size, hr_size)
     fn = tf.function(_pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width)(), autograph=False)
-    from isr_kd_tf.timing import _warm
     _warm(fn, batch)
-    result = {"name": "kdfsrnet_step_profile", "batch_size": batch_size, "hr_size": hr_size, "width": width,
-              "precision": precision, "ms": {"tensorflow": step_profile(fn, batch)}}
-    try:
-        result["ms"]["torch_eager_channels_last"] = torch_step_profile(batch, width, precision)
-    except ImportError:
-        pass
-    return result
+    ms = {"tensorflow": step_profile(fn, batch), "torch_eager_channels_last": torch_step_profile(batch, width)}
+    return {"name": "kdfsrnet_step_profile", "batch_size": batch_size, "hr_size": hr_size, "width": width,
+            "precision": "float32", "ms": {k: v for k, v in ms.items() if v is not None}}
 
 
 bench_kdfsrnet_step_profile.compares_with_peak = False

@@ -120,7 +120,7 @@ def test_native_framing_gives_the_network_the_photograph_s_own_pixels_around_the
     (face,) = _found(photo, det)
     seen = []
     r = faces.restore(photo, [face], lambda lr: seen.append(np.asarray(lr)) or _bicubic_sr(lr), LR_SIDE, SCALE)
-    m, side = faces.crop_transform(face, faces.template(LR_SIDE), LR_SIDE)
+    m, side = faces.crop_transform(faces.similarity(face.landmarks, faces.template(LR_SIDE)), LR_SIDE)
     x0, y0 = -m[:, 2].astype(int)
     assert np.array_equal(m[:, :2], np.eye(2)) and side % 4 == 0 and side >= LR_SIDE + 2 * faces.CONTEXT
     a, b = max(0, x0), max(0, y0)                     # (the astronaut's window runs over the top: reflected there)

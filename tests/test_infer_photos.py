@@ -69,7 +69,7 @@ def test_strips_equal_the_whole_and_the_windowed_paste_equals_a_full_canvas_one(
     whole = np.concatenate(list(p.strips(height=50)))
     np.testing.assert_array_equal(whole, faces.restore(photo, [face], _bicubic_sr, LR_SIDE, SCALE).image)
     # the same paste on a full float canvas, as before windows
-    m0, side = faces.crop_transform(face, t, LR_SIDE)
+    m0, side = faces.crop_transform(faces.similarity(face.landmarks, t), LR_SIDE)
     m = faces.scaled(m0, SCALE)
     sr = np.clip(_bicubic_sr(faces.warp(photo, m0, (side, side)).astype(np.float32)[None])["sr"][0], 0, 255)
     pasted = faces.unwarp(sr, m, (512, 512))
