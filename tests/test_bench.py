@@ -53,11 +53,13 @@ def test_a_step_profile_puts_a_convolution_step_s_time_in_its_convolutions():
     assert convs > ms.get("other", 0) and convs <= 2.5 * ms["wall"]      # kernels on at most 2 threads, and a bit
 
 
-def test_the_pytorch_profile_of_the_step_has_its_convolutions():
+def test_the_profile_benchmark_puts_both_steps_in_their_categories():
     pytest.importorskip("torch")
     from pkdn_tf import bench
-    ms = bench.torch_step_profile(bench._pkdn_batch(1, 32), width=0.0625)
-    assert ms["conv forward"] > 0 and ms["conv backward (data and filter)"] > 0 and ms["optimizer"] > 0
+    result = bench.bench_kdfsrnet_step_profile(batch_size=1, hr_size=32, width=0.0625)
+    tf_ms, torch_ms = result["ms"]["tensorflow"], result["ms"]["torch_eager_channels_last"]
+    assert tf_ms["conv forward"] > 0 and tf_ms["conv backward-filter"] > 0 and tf_ms["wall"] > 0
+    assert torch_ms["conv forward"] > 0 and torch_ms["conv backward (data and filter)"] > 0 and torch_ms["optimizer"] > 0
 
 
 def test_time_steps_leaves_the_warm_up_out_and_averages_the_rest(monkeypatch):

@@ -234,11 +234,9 @@ def test_the_other_documented_tools(user_dir, data_dir):
     _run(["isr_kd_tf.preview", "--output=preview_pkdn.png", "--method=pkdn", f"--data_dir={data_dir}",
           f"--source={TINY_SOURCE}", f"--target={TINY_SOURCE}", "--n=2"], cwd)
     assert Image.open(user_dir / "preview_pkdn.png").size[0] == 3 * 130 + 2      # HR, LR, the parsing map
-    bench = _run(["isr_kd_tf.bench", "--json", "--only=inference,kdfsrnet_step_profile", "--width=0.0625",
-                  "--steps=1"], cwd, env={"OMP_NUM_THREADS": "1"})    # PyTorch's threads spin beside the other tests
-    results = {r["name"]: r for r in (json.loads(line) for line in bench.splitlines() if line.startswith("{"))}
-    assert results["inference"]["batch1_s"] > 0
-    assert results["kdfsrnet_step_profile"]["ms"]["tensorflow"]["conv forward"] > 0
+    bench = _run(["isr_kd_tf.bench", "--json", "--only=inference", "--width=0.0625", "--steps=1"], cwd)
+    result = json.loads(next(line for line in bench.splitlines() if line.startswith("{")))
+    assert result["name"] == "inference" and result["batch1_s"] > 0      # the profile: tests/test_bench.py
 
 
 def _readme_block(after, lang):
