@@ -56,6 +56,11 @@ NATIVE_MIN_ZOOM = 0.5
 # were counted as cut by the border then, before the border test read the template's square).
 CONTEXT = 4
 FRAMINGS = ("native", "aligned")
+# Each face is super-resolved in all eight rotations and flips and the results averaged back
+# (serving.self_ensemble). Chosen on group photographs tiled from LFW's validation faces (photo_eval
+# --split=validation, 35 faces): 1 / 2 / 8 transforms gave +0.83 / +0.96 / +1.08 dB over bicubic, worst
+# face -0.27 / -0.06 / +0.07. A face crop is small, so the 8x cost is a fraction of the detector's.
+SELF_ENSEMBLE = 8
 
 
 def template(crop_side):

@@ -49,11 +49,11 @@ def astronaut_group(sides=(640, 512, 448, 384)):
     return canvas
 
 
-def lfw_groups(real_data_dir, n_groups=4, per_group=3):
-    """Group photographs of LFW test faces side by side (different people), each scaled differently."""
+def lfw_groups(real_data_dir, n_groups=4, per_group=3, split="test"):
+    """Group photographs of LFW faces of a split side by side (different people), each scaled differently."""
     from isr_kd_tf.data import image_io
     root = os.path.join(real_data_dir, "lfw_parts")
-    with open(os.path.join(root, "test.txt")) as f:
+    with open(os.path.join(root, f"{split}.txt")) as f:
         names = [line.strip() for line in f if line.strip()]
     groups = []
     for g in range(n_groups):
@@ -69,13 +69,17 @@ def lfw_groups(real_data_dir, n_groups=4, per_group=3):
     return groups
 
 
-def photographs(real_data_dir=""):
-    """{name: original photograph}: the ones the project may carry, then the LFW groups if at hand."""
+def photographs(real_data_dir="", split="test"):
+    """{name: original photograph}: the ones the project may carry, then the LFW test groups if at hand;
+    split="validation": 12 groups of LFW validation faces only, to choose settings on."""
     from skimage import data as skdata
-    out = {"astronaut": skdata.astronaut(), "cameraman": np.repeat(skdata.camera()[..., None], 3, -1),
-           "astronaut_group": astronaut_group()}
+    out = {}
+    if split == "test":
+        out = {"astronaut": skdata.astronaut(), "cameraman": np.repeat(skdata.camera()[..., None], 3, -1),
+               "astronaut_group": astronaut_group()}
     if real_data_dir and os.path.isdir(os.path.join(real_data_dir, "lfw_parts")):
-        out.update({f"lfw_group_{i + 1}": g for i, g in enumerate(lfw_groups(real_data_dir))})
+        groups = lfw_groups(real_data_dir, split=split, n_groups=4 if split == "test" else 12)
+        out.update({f"lfw_group_{i + 1}": g for i, g in enumerate(groups)})
     return out
 
 
@@ -149,28 +153,41 @@ def picture(path, lr, bicubic, out, original, rows=0.65, width=1200):
 FLAGS = flags.FLAGS
 
 
+def score_photographs(model, real_data_dir="", split="test", framing="native", self_ensemble=None,
+                      picture_path=""):
+    """FaceScores of every face the face path pastes into photographs(real_data_dir, split), as `infer
+    --faces` would run (self_ensemble: default faces.SELF_ENSEMBLE); picture_path: the astronaut group's PNG."""
+    from isr_kd_tf import faces, infer, serving
+    from isr_kd_tf.export import load_super_resolver
+    tools = infer._face_tools(model)
+    n = faces.SELF_ENSEMBLE if self_ensemble is None else self_ensemble
+    sr_fn = serving.self_ensemble(load_super_resolver(model), n)
+    scores = []
+    for name, photo in photographs(real_data_dir, split).items():
+        found, out, bicubic, original = evaluate_photo(name, photo, sr_fn, tools, framing)
+        scores += found
+        if picture_path and name == "astronaut_group":
+            picture(picture_path, shrink(photo)[0], bicubic, out, original)
+    return scores
+
+
 @run_main
 def main(argv):
     del argv
-    from isr_kd_tf import infer
-    from isr_kd_tf.export import load_super_resolver
-    tools = infer._face_tools(FLAGS.model)
-    sr_fn = load_super_resolver(FLAGS.model)
-    scores = []
-    for name, photo in photographs(FLAGS.real_data_dir).items():
-        found, out, bicubic, original = evaluate_photo(name, photo, sr_fn, tools, FLAGS.face_framing)
-        scores += found
-        if FLAGS.picture and name == "astronaut_group":
-            picture(FLAGS.picture, shrink(photo)[0], bicubic, out, original)
-    print(table(scores))
+    print(table(score_photographs(FLAGS.model, FLAGS.real_data_dir, FLAGS.split, FLAGS.face_framing,
+                                  int(FLAGS.self_ensemble), FLAGS.picture)))
     if FLAGS.picture:
         print(f"wrote {FLAGS.picture}")
 
 
 if __name__ == "__main__":
     from isr_kd_tf import faces as faces_lib
+    from isr_kd_tf import serving
     flags.DEFINE_string("model", "zoo:isr_kd_gs_utkface", "The model, as infer's --model.")
     flags.DEFINE_string("real_data_dir", "", "The real-image folders (lfw_parts/ is used for group photographs).")
     flags.DEFINE_enum("face_framing", "native", list(faces_lib.FRAMINGS), "As infer's --face_framing.")
+    flags.DEFINE_enum("self_ensemble", str(faces_lib.SELF_ENSEMBLE), [str(n) for n in serving.ENSEMBLES], "As infer's --self_ensemble.")
+    flags.DEFINE_enum("split", "test", ["test", "validation"], "LFW split the group photographs are tiled from "
+                      "(validation: to choose settings on, not the faces reported).")
     flags.DEFINE_string("picture", "", "Write the astronaut group's before/after picture here (PNG).")
     app.run(main)

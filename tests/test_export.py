@@ -150,3 +150,34 @@ def test_onnx_export_of_isr_kd_matches_and_pkdn_is_refused(tmp_path):
     pcfg, _ = _workdir(tmp_path / "p", "pkdn")
     with pytest.raises(UserError, match="not offered as ONNX"):
         export.export(pcfg.workdir, str(tmp_path / "pexport"), onnx=True)
+
+
+def _nearest_x2(images):
+    images = tf.convert_to_tensor(images, tf.float32)
+    return {"sr": tf.repeat(tf.repeat(images, 2, 1), 2, 2)}
+
+
+def _with_a_left_to_right_ramp(images):
+    sr = _nearest_x2(images)["sr"]
+    return {"sr": sr + tf.range(tf.shape(sr)[2], dtype=tf.float32)[None, None, :, None]}
+
+
+@pytest.mark.parametrize("n", serving.ENSEMBLES)
+def test_the_self_ensemble_turns_each_output_back(n):
+    """A network that commutes with flips and rotations is its own ensemble (every output was turned back onto
+    the input's frame); one that adds a left-to-right ramp gets, with flips, the ramp's mean everywhere; the same
+    eagerly and inside a tf.function."""
+    lr = np.random.default_rng(0).uniform(0, 255, (2, 5, 7, 3)).astype(np.float32)   # not square: rot90 mixes h, w
+    for wrap in (lambda f: f, tf.function):
+        ensembled = wrap(serving.self_ensemble(_nearest_x2, n))
+        np.testing.assert_allclose(ensembled(lr)["sr"].numpy(), _nearest_x2(lr)["sr"].numpy(), atol=1e-4)
+    ramped = serving.self_ensemble(_with_a_left_to_right_ramp, n)(lr)["sr"].numpy() - _nearest_x2(lr)["sr"].numpy()
+    if n == 1:
+        np.testing.assert_allclose(ramped[0, 0, :, 0], np.arange(14))
+    else:   # a flip pairs column j with 13 - j: 6.5 in every column (with turns, rows bring their own mean)
+        assert np.ptp(ramped[0, 0, :, 0]) < 1e-4 and np.ptp(ramped[..., 0]) < 10
+
+
+def test_a_self_ensemble_outside_the_choices_is_refused():
+    with pytest.raises(ValueError, match="choose one of"):
+        serving.self_ensemble(_nearest_x2, 4)
