@@ -25,5 +25,7 @@ setup(
                              "tf2onnx>=1.17", "onnxruntime>=1.20", "pyyaml>=6", "mtcnn>=1.0,<2"],
                     "faces": ["mtcnn>=1.0,<2"],
                     "torch": ["torch==2.13.0"],
-                    "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"]},
+                    "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.20"],
+                    # the authors' TF1 ISR-KD graph in the benchmark (isr_kd/official_graph.py): tf.layers
+                    "official": ["tf-keras==2.21.*"]},
 )

@@ -6,8 +6,8 @@ from isr_kd_tf.errors import UserError
 from isr_kd_tf.timing import graph_flops, ms_per_step, peak_matmul_gflops, step_report, time_steps
 
 
-def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, steps=3, peak=None, **_):
-    """The incremental GAN step at paper width: teacher + G + D, half source, half target."""
+def _incremental_step_maker(batch_size, hr_size, width):
+    """(make_step, batch): the incremental GAN step at a size, teacher + G + D, half source, half target."""
     import keras
     import tensorflow as tf
     from isr_kd_tf import data
@@ -18,7 +18,6 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
     from isr_kd.trainer import ISRKDTrainer, copy_generator
     from isr_kd_tf.optim import FusedAdam
 
-    peak = peak or peak_matmul_gflops()
     hr = tf.random.uniform((batch_size, hr_size, hr_size, 3), 0, 255, seed=0)
     batch = data.finish({"hr": tf.cast(hr, tf.uint8), "domain": tf.range(batch_size) % 2},
                         data.PipelineConfig(run=RunConfig(hr_size=hr_size), features=EdgeTargets(8, "fixed")))
@@ -31,9 +30,43 @@ def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, s
         trainer.g_optimizer.build(g.trainable_variables)
         trainer.d_optimizer.build(trainer.discriminator.trainable_variables)
         return trainer.train_step
+    return make_step, batch
 
-    return step_report("isr_kd_incremental_train_step", make_step, batch, steps, peak,
-                        batch_size=batch_size, hr_size=hr_size, width=width)
+
+def bench_isr_kd_incremental_train_step(batch_size=16, hr_size=128, width=1.0, steps=3, peak=None, **_):
+    """The incremental GAN step at paper width: teacher + G + D, half source, half target."""
+    make_step, batch = _incremental_step_maker(batch_size, hr_size, width)
+    return step_report("isr_kd_incremental_train_step", make_step, batch, steps, peak or peak_matmul_gflops(),
+                       batch_size=batch_size, hr_size=hr_size, width=width)
+
+
+def bench_official_incremental_step(reference_code="", batch_size=16, hr_size=128, steps=3, **_):
+    """This package's incremental step (graph mode) beside the authors' TF1 graph of it, run from a checkout
+    of their code (official_graph), same batch size and image size, paper width, in the same run.
+
+    Theirs is D's update then G's, each with its own G forward, the teacher's outputs fed (computed once,
+    offline); ours is one G forward for both updates with the frozen teacher inside the step. So two ratios:
+    ratio_to_official (their two updates alone) and ratio_to_official_with_teacher (plus their generator's
+    forward on the distilled half, the teacher work they do offline)."""
+    import tensorflow as tf
+    from isr_kd import official_graph
+    graph, names = official_graph.build(reference_code, batch_size, hr_size)
+    sess = official_graph.session(graph)
+    values = official_graph.feeds(names, batch_size, hr_size)
+    theirs = official_graph.step_fn(sess, names, values)
+    forward = official_graph.teacher_forward_fn(sess, names, values)
+    official_s = time_steps(lambda _: (theirs(), {})[1], None, steps)      # sess.run returns when done
+    teacher_s = time_steps(lambda _: (forward(), {})[1], None, steps) / 2   # their teacher sees half the batch
+    make_step, batch = _incremental_step_maker(batch_size, hr_size, 1.0)
+    ours = time_steps(tf.function(make_step(), autograph=False), batch, steps)
+    return {"name": "official_incremental_step", "batch_size": batch_size, "hr_size": hr_size, "width": 1.0,
+            "official_parameters": official_graph.parameter_counts(graph), "step_s": round(ours, 4),
+            "official_step_s": round(official_s, 4), "official_teacher_forward_s": round(teacher_s, 4),
+            "ratio_to_official": round(ours / official_s, 3),
+            "ratio_to_official_with_teacher": round(ours / (official_s + teacher_s), 3)}
+
+
+bench_official_incremental_step.compares_with_peak = False
 
 
 def bench_identity_loss_cost(batch_size=16, hr_size=96, width=0.25, steps=3, **_):
@@ -136,4 +169,4 @@ def bench_multi_worker(data_dir=None, steps=3, width=1.0, workers=(1, 2), **_):
 bench_multi_worker.compares_with_peak = False
 
 BENCHMARKS = {"multi_worker": bench_multi_worker, "isr_kd_incremental_train_step": bench_isr_kd_incremental_train_step, "inference": bench_inference,
-              "identity_loss_cost": bench_identity_loss_cost}
+              "identity_loss_cost": bench_identity_loss_cost, "official_incremental_step": bench_official_incremental_step}

@@ -71,7 +71,7 @@ def main(argv):
                  "peak_bf16_gflops": round(peak_matmul_gflops(dtype="bfloat16"), 1)}
     for name in names:
         result = available[name](data_dir=FLAGS.data_dir, batches=FLAGS.batches, steps=FLAGS.steps,
-                                  width=FLAGS.width, peak=peak)
+                                  width=FLAGS.width, peak=peak, reference_code=FLAGS.reference_code)
         result.update(extra if name in timed else {})
         if FLAGS.json:
             print(json.dumps(result), flush=True)
@@ -87,6 +87,8 @@ if __name__ == "__main__":
     flags.DEFINE_integer("batches", 60, "Batches to time in data_pipeline.")
     flags.DEFINE_integer("steps", 3, "Timed steps per train-step benchmark and mode.")
     flags.DEFINE_float("width", 1.0, "Channel width of the networks (1.0 = the papers).")
+    flags.DEFINE_string("reference_code", "", "A checkout of a paper's own code, for the benchmarks that time it "
+                        "beside this package (each such benchmark names the repository it reads).")
     flags.DEFINE_bool("mixed_precision", False, "Train steps in mixed precision (bfloat16 on CPU); the float32 peak "
                       "stays the reference and the bfloat16 matmul peak is reported beside it.")
     app.run(main)
