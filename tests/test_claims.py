@@ -23,6 +23,20 @@ def test_a_part_holds_when_its_mean_is_positive_and_beyond_its_standard_error():
 
 
 @pytest.mark.slow
+def test_the_scores_table_averages_each_row_over_seeds_and_shows_identity_when_scored():
+    from isr_kd_tf.claims.report import markdown
+    seeds = [{"rows": [{"model": "kd", "test": "source", "psnr": p, "ssim": 0.5, "fid": None, "id_cos": c,
+                        "id_verified": v}]} for p, c, v in ((24.0, 0.9, 0.5), (25.0, 0.8, 0.6))]
+    (row,) = stats.mean_scores({("isr_kd", "kd"): seeds})
+    assert row == {"method": "isr_kd", "run": "kd", "model": "kd", "test": "source", "seeds": 2, "psnr": 24.5,
+                   "ssim": 0.5, "id_cos": pytest.approx(0.85), "id_verified": pytest.approx(0.55)}
+    md = markdown({"seeds": 2, "minutes": 1.0, "rule": "r", "claims": [], "scores": [row]})
+    assert "| PSNR | SSIM | ID cos | ID verified |" in md and "| isr_kd | kd | kd | source | 2 | 24.50 | 0.5000 | " \
+        "0.8500 | 55.0 % |" in md
+    plain = stats.mean_scores({("pkdn", "s"): [{"rows": [{"model": "s", "test": "t", "psnr": 30.0, "ssim": 0.9}]}]})
+    assert "ID cos" not in markdown({"seeds": 1, "minutes": 1.0, "rule": "r", "claims": [], "scores": plain})
+
+
 def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, data_dir):
     out = subprocess.run([sys.executable, "-m", "isr_kd_tf.claims", "--seeds=2", "--smoke",
                           "--claims=isr_kd_beats_bicubic",                       # the claim of fewest runs
@@ -41,6 +55,13 @@ def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, 
     assert steps == [1, 2] and set(claim["curve"][-1]) == {"step", *claim["mean"]}
     assert claim["curve"][-1][next(iter(claim["mean"]))] == pytest.approx(next(iter(claim["mean"].values())))
     assert "against training steps" in (tmp_path / "claims.md").read_text()
+    # the scores behind the margins, every run's rows averaged over the seeds
+    gs_source = [r for r in report["scores"] if r["run"] == "gs" and r["model"] == "pretrained" and r["test"] == "source"]
+    runs = [json.load(open(tmp_path / f"seed{k}" / "isr_kd" / "gs" / "results.json")) for k in range(2)]
+    assert len(gs_source) == 1 and gs_source[0]["seeds"] == 2
+    assert gs_source[0]["psnr"] == pytest.approx(np.mean([next(
+        r["psnr"] for r in res["rows"] if r["model"] == "pretrained" and r["test"] == "source") for res in runs]))
+    assert "| isr_kd | gs | pretrained | source | 2 |" in (tmp_path / "claims.md").read_text()
 
 
 def test_the_committed_claim_figures_redraw_from_their_numbers(tmp_path):

@@ -27,7 +27,7 @@ from isr_kd_tf import methods
 from isr_kd_tf.claims.plots import plot
 from isr_kd_tf.claims.report import markdown
 from isr_kd_tf.claims.runs import checkpoint_results, run_plan
-from isr_kd_tf.claims.stats import margin_curve, mean_curve, summarise
+from isr_kd_tf.claims.stats import margin_curve, mean_curve, mean_scores, summarise
 from isr_kd_tf.errors import UserError, run_main
 
 
@@ -43,12 +43,15 @@ def measure(output, seeds, common, only=(), smoke=False, protocol="bundled"):
     needed = {name: {r for m, c in claims if m == name for r in c.needs} for name, _ in claims}
     margins = {c.name: [] for _, c in claims}
     curves = {c.name: [] for _, c in claims}
+    scores = {}
     start = time.time()
     for seed in range(seeds):
         for name in sorted(needed):
             folder = os.path.join(output, f"seed{seed}", name)
             results = run_plan(plans[name], folder, seed, common, needed[name])
             at_checkpoints = checkpoint_results(folder, plans[name], needed[name], results)
+            for run, res in results.items():
+                scores.setdefault((name, run), []).append(res)
             for method_name, c in claims:
                 if method_name == name:
                     margins[c.name].append(c.margins(results))
@@ -64,7 +67,7 @@ def measure(output, seeds, common, only=(), smoke=False, protocol="bundled"):
                  "curve": mean_curve(curves[c.name])}
         plot(os.path.join(output, f"{c.name}.png"), c.statement, per_part, entry["curve"])
         out.append(entry)
-    return {"claims": out, "seeds": seeds, "protocol": protocol, "minutes": round((time.time() - start) / 60, 1),
+    return {"claims": out, "scores": mean_scores(scores), "seeds": seeds, "protocol": protocol, "minutes": round((time.time() - start) / 60, 1),
             "rule": "a part holds when the mean of its margin over seeds is > 0 and > its standard error"}
 
 

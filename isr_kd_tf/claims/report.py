@@ -1,4 +1,7 @@
-"""claims.md: one row per part of each claim, then each claim's statement and its curve's table."""
+"""claims.md: one row per part of each claim, then each claim's statement, its curve's table and the scores
+of every run the margins came from."""
+
+HEADINGS = {"psnr": "PSNR", "ssim": "SSIM", "id_cos": "ID cos", "id_verified": "ID verified"}
 
 
 def markdown(report):
@@ -19,4 +22,21 @@ def markdown(report):
             lines += ["", f"Mean margins of {c['name']} against training steps (the plot {c['name']}.png):", "",
                       "| steps | " + " | ".join(parts) + " |", "|---" * (len(parts) + 1) + "|"]
             lines += [f"| {p['step']} | " + " | ".join(f"{p[k]:+.3f}" for k in parts) + " |" for p in c["curve"]]
+    lines += _scores(report.get("scores", []))
     return "\n".join(lines) + "\n"
+
+
+def _scores(rows):
+    """The runs' own scores, mean over seeds (the zoo's entries: their one network)."""
+    if not rows:
+        return []
+    metrics = [k for k in HEADINGS if any(k in r for r in rows)]
+    lines = ["", "Scores of the runs, mean over seeds (ID: face-api descriptors, see the README):", "",
+             "| method | run | model | test | seeds | " + " | ".join(HEADINGS[k] for k in metrics) + " |",
+             "|---" * (5 + len(metrics)) + "|"]
+    for r in rows:
+        values = [("n/a" if k not in r else f"{100 * r[k]:.1f} %" if k == "id_verified" else
+                   f"{r[k]:.4f}" if k in ("ssim", "id_cos") else f"{r[k]:.2f}") for k in metrics]
+        lines.append(f"| {r['method']} | {r['run']} | {r['model']} | {r['test']} | {r['seeds']} | "
+                     + " | ".join(values) + " |")
+    return lines

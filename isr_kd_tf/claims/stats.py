@@ -30,3 +30,20 @@ def mean_curve(per_seed):
         return []
     return [{"step": step, **{part: float(np.mean([c[k][1][part] for c in per_seed])) for part in margins}}
             for k, (step, margins) in enumerate(per_seed[0])]
+
+
+SCORES = ("psnr", "ssim", "id_cos", "id_verified")   # the results.json metrics a claims report averages
+
+
+def mean_scores(per_run):
+    """[{"run", "model", "test", metric: mean over seeds}]: {(method, run): [results.json per seed]} as
+    one table, so the scores behind every margin (identity included, when scored) stand beside it."""
+    out = []
+    for (method, run), per_seed in per_run.items():
+        for row in per_seed[0]["rows"]:
+            same = [next(r for r in res["rows"] if r["model"] == row["model"] and r["test"] == row["test"])
+                    for res in per_seed]
+            means = {k: float(np.mean([r[k] for r in same])) for k in SCORES if row.get(k) is not None}
+            out.append({"method": method, "run": run, "model": row["model"], "test": row["test"],
+                        "seeds": len(same), **means})
+    return out
