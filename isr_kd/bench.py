@@ -3,7 +3,7 @@
 import tempfile
 
 from isr_kd_tf.errors import UserError
-from isr_kd_tf.timing import graph_flops, ms_per_step, peak_matmul_gflops, step_report, time_steps
+from isr_kd_tf.timing import graph_flops, median_step_seconds, ms_per_step, peak_matmul_gflops, step_report, time_steps
 
 
 def _incremental_step_maker(batch_size, hr_size, width):
@@ -55,10 +55,10 @@ def bench_official_incremental_step(reference_code="", batch_size=16, hr_size=12
     values = official_graph.feeds(names, batch_size, hr_size)
     theirs = official_graph.step_fn(sess, names, values)
     forward = official_graph.teacher_forward_fn(sess, names, values)
-    official_s = time_steps(lambda _: (theirs(), {})[1], None, steps)      # sess.run returns when done
-    teacher_s = time_steps(lambda _: (forward(), {})[1], None, steps) / 2   # their teacher sees half the batch
+    official_s = median_step_seconds(lambda _: (theirs(), {})[1], None, steps)   # sess.run returns when done
+    teacher_s = median_step_seconds(lambda _: (forward(), {})[1], None, steps) / 2   # the distilled half
     make_step, batch = _incremental_step_maker(batch_size, hr_size, 1.0)
-    ours = time_steps(tf.function(make_step(), autograph=False), batch, steps)
+    ours = median_step_seconds(tf.function(make_step(), autograph=False), batch, steps)
     return {"name": "official_incremental_step", "batch_size": batch_size, "hr_size": hr_size, "width": 1.0,
             "official_parameters": official_graph.parameter_counts(graph), "step_s": round(ours, 4),
             "official_step_s": round(official_s, 4), "official_teacher_forward_s": round(teacher_s, 4),

@@ -57,6 +57,19 @@ def time_steps(fn, batch, steps):
     return (time.perf_counter() - t) / steps
 
 
+def median_step_seconds(fn, batch, steps):
+    """Median seconds of `steps` calls, each waited for, after `_warm`: one slow call (a hiccup of the
+    shared host) moves it less than a mean."""
+    import statistics
+    _warm(fn, batch)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        _sync(fn(batch))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def cpu_times():
     """(steal, total) jiffies of all CPUs from /proc/stat; None off Linux.
 

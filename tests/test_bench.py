@@ -75,6 +75,18 @@ def test_time_steps_leaves_the_warm_up_out_and_averages_the_rest(monkeypatch):
     assert 0.018 <= seconds < 0.1 and len(calls) >= 7
 
 
+def test_the_median_step_leaves_one_slow_step_out():
+    """Warm-up calls are not timed, and one hiccup among five 20 ms steps leaves the median at 20 ms."""
+    import time
+    calls = []
+
+    def step(batch):
+        calls.append(batch)
+        time.sleep(0.3 if len(calls) <= 2 or len(calls) == 4 else 0.02)
+        return tf.zeros([])
+    assert 0.018 <= timing.median_step_seconds(step, "batch", steps=5) < 0.1 and len(calls) == 7
+
+
 def test_pytorch_eager_runs_the_same_distillation_step():
     """The PyTorch step the benchmark times is KDFSRNet's: on the same batch its loss starts where this
     package's distillation loss does for the same (converted) weights, and it trains the student."""
@@ -96,6 +108,10 @@ def test_pytorch_eager_runs_the_same_distillation_step():
     times = pkdn_bench.torch_step_seconds(batch, width=0.125, steps=1, forms=("eager_channels_last",))
     assert set(times) == {("float32", "eager_channels_last"), ("bfloat16", "eager_channels_last")}
     assert all(t > 0 for t in times.values())
+    r = pkdn_bench.bench_kdfsrnet_against_torch(batch_size=1, hr_size=32, width=0.0625, steps=1,
+                                                torch_forms=("eager_channels_last",))
+    assert r["best_torch_float32"] == r["best_torch_bfloat16"] == "eager_channels_last"
+    assert r["ratio_to_best_torch_float32"] > 0 and r["ratio_to_best_torch_bfloat16"] > 0
 
 
 def test_the_step_is_put_beside_the_fastest_pytorch_form_of_each_precision():
