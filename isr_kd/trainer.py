@@ -11,7 +11,7 @@ import tensorflow as tf
 from isr_kd_tf.data import SOURCE, TARGET
 from isr_kd import losses
 from isr_kd.config import ISRKDConfig
-from isr_kd_tf.losses import masked_mean
+from isr_kd_tf.losses import Mask, masked_mean
 from isr_kd_tf.precision import float32
 from isr_kd_tf.trainer import Trainer
 
@@ -19,6 +19,20 @@ from isr_kd_tf.trainer import Trainer
 def edge_target_keys(batch):
     """The batch's Canny targets, coarse to fine (edge_32, edge_64, edge_128 at 128 HR)."""
     return sorted((k for k in batch if k.startswith("edge_")), key=lambda k: int(k.split("_")[1]))
+
+
+def on_selected(fn, x, mask):
+    """fn on the samples a mask selects only, its outputs (a tensor or a dict) scattered back into the whole
+    batch with zeros elsewhere: a loss masked the same way reads the same values and gradients, for the
+    selected samples' cost (the authors' graph boolean-masks its batches the same way). With none selected,
+    sample 0 is run (its weight is 0): oneDNN's convolutions mishandle an empty batch."""
+    weights = mask.weights if isinstance(mask, Mask) else mask
+    index = tf.where(weights > 0)[:, 0]
+    index = tf.cond(tf.size(index) > 0, lambda: index, lambda: tf.zeros([1], tf.int64))
+    out = fn(tf.gather(x, index))
+    batch = tf.shape(x, out_type=tf.int64)[:1]
+    return tf.nest.map_structure(
+        lambda o: tf.scatter_nd(index[:, None], o, tf.concat([batch, tf.shape(o, out_type=tf.int64)[1:]], 0)), out)
 
 
 def freeze(model):
@@ -89,8 +103,10 @@ class ISRKDTrainer(Trainer):
             emb_hr = tf.stop_gradient(float32(self.identity_net(hr, training=False)))
             terms["identity"] = losses.identity_loss(emb_sr, emb_hr, task_mask, self.identity_temperature)
             weighted["identity"] = w.lambda_id
-        if self.stage == "incremental":
-            teacher_out = float32(self.teacher(batch["lr"], training=False))
+        if self.stage == "incremental":      # the teacher sees the old domain's samples only
+            teacher_out = on_selected(lambda lr: float32(
+                {k: v for k, v in self.teacher(lr, training=False).items() if k in ("sr", "bottleneck")}),
+                batch["lr"], kd_mask)
             terms["kd_response"], terms["kd_feature"] = losses.distill_loss(out, teacher_out, kd_mask)
             weighted["kd_response"], weighted["kd_feature"] = w.alpha, w.beta
         contributions = {f"weighted_{k}": weighted[k] * terms[k] for k in weighted}   # each term's part of g_loss
@@ -104,15 +120,19 @@ class ISRKDTrainer(Trainer):
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
             out = float32(self.generator(batch["lr"], training=True))
+        discriminator = self.discriminator
+        if self.stage == "incremental":      # D sees the new domain's samples only
+            def discriminator(images, training):
+                return on_selected(lambda x: self.discriminator(x, training=training), images, task_mask)
         with tf.GradientTape() as d_tape:
-            real_logits = float32(self.discriminator(batch["hr"], training=True))
-            fake_logits_d = float32(self.discriminator(tf.stop_gradient(out["sr"]), training=True))
+            real_logits = float32(discriminator(batch["hr"], training=True))
+            fake_logits_d = float32(discriminator(tf.stop_gradient(out["sr"]), training=True))
             d_loss = losses.discriminator_loss(real_logits, fake_logits_d, task_mask,
                                                self.loss_weights_.d_loss_scale)
         d_grads = d_tape.gradient(self.d_optimizer.scale_loss(d_loss), d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         with g_tape:
-            fake_logits = float32(self.discriminator(out["sr"], training=True))
+            fake_logits = float32(discriminator(out["sr"], training=True))
             terms, g_loss = self.generator_losses(batch, out, fake_logits, task_mask, kd_mask)
         g_grads = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), g_vars)
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))

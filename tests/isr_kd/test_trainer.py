@@ -98,3 +98,51 @@ def test_source_samples_get_only_distillation():
 def test_incremental_without_teacher_is_refused():
     with pytest.raises(ValueError, match="teacher"):
         ISRKDTrainer(build_generator(0.0625), build_discriminator(0.0625, 64), None, "incremental")
+
+
+def test_on_selected_runs_the_selected_samples_and_leaves_zeros_elsewhere():
+    from isr_kd.trainer import on_selected
+    from isr_kd_tf.losses import Mask
+    conv = keras.layers.Conv2D(4, 3, padding="same", bias_initializer="ones")
+    x = tf.random.stateless_normal((4, 8, 8, 3), seed=(0, 1))
+    full = conv(x)
+    for wrap in (lambda f: f, tf.function):
+        got = wrap(lambda x, m: on_selected(conv, x, m))(x, tf.constant([1.0, 0.0, 1.0, 0.0]))
+        np.testing.assert_allclose(got.numpy()[[0, 2]], full.numpy()[[0, 2]], atol=1e-5)
+        assert not got.numpy()[[1, 3]].any()
+        none = wrap(lambda x, m: on_selected(conv, x, m))(x, tf.zeros([4]))      # sample 0 runs, weight 0
+        assert none.shape == (4, 8, 8, 4) and not none.numpy()[1:].any()
+    mask = Mask(tf.constant([0.0, 1.0, 1.0, 0.0]), tf.constant(2.0))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        selected = tf.reduce_sum(on_selected(conv, x, mask) * mask.weights[:, None, None, None])
+        everything = tf.reduce_sum(conv(x) * mask.weights[:, None, None, None])
+    np.testing.assert_allclose(tf.convert_to_tensor(tape.gradient(selected, x)).numpy(),    # gather's: IndexedSlices
+                               tape.gradient(everything, x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(selected, conv.kernel).numpy(),
+                               tape.gradient(everything, conv.kernel).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("domains", [[0, 1, 0, 1], [1, 1, 1, 1]])
+def test_the_incremental_step_on_selected_samples_equals_the_whole_batch_step(monkeypatch, domains):
+    """D on the new domain's samples only and the teacher on the old domain's only: the same losses and the same
+    updated weights as running both on the whole batch (whose other samples the masks zero), within float noise."""
+    from isr_kd import trainer as trainer_lib
+    b = _batch()
+    b["domain"] = tf.constant(domains, tf.int32)
+    runs = []
+    for whole in (False, True):
+        if whole:
+            monkeypatch.setattr(trainer_lib, "on_selected", lambda fn, x, mask: fn(x))
+        keras.utils.set_random_seed(0)
+        tr = _trainer()
+        _perturbed(tr.teacher)
+        logs = tf.function(tr.train_step)(b)
+        runs.append(({k: float(v) for k, v in logs.items()},
+                     [w.numpy() for w in tr.generator.weights + tr.discriminator.weights]))
+    (logs_a, weights_a), (logs_b, weights_b) = runs
+    assert logs_a.keys() == logs_b.keys()
+    for k in logs_a:
+        assert logs_a[k] == pytest.approx(logs_b[k], rel=1e-5, abs=1e-6), k
+    for a, w in zip(weights_a, weights_b):
+        np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-6)
