@@ -76,3 +76,23 @@ def test_torch_init_draws_as_pytorchs_default_conv_and_linear():
                 assert want.std() == pytest.approx(bound / np.sqrt(3), rel=0.2)
     keras_init = models.build(models.Teacher(3, n_feats=16, blocks=1), 32, "keras")
     assert not keras_init.head.bias.numpy().any() and m.head.bias.numpy().any()
+
+
+def test_channel_attention_in_bfloat16_pools_as_keras_mean_does():
+    """tf.reduce_mean on the bfloat16 map (no float32 copy of it) gives the gate keras.ops.mean's float32
+    detour gives, exactly."""
+    from keras import ops
+    x = tf.cast(tf.random.stateless_uniform((2, 16, 16, 32), seed=(1, 2), minval=-3, maxval=3), tf.bfloat16)
+    direct = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
+    detour = ops.mean(x, axis=(1, 2), keepdims=True)
+    assert direct.dtype == detour.dtype == tf.bfloat16
+    np.testing.assert_array_equal(tf.cast(direct, tf.float32).numpy(), tf.cast(detour, tf.float32).numpy())
+    import keras
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")     # as --mixed_precision sets it
+    try:
+        ca = models.ChannelAttention(32)
+        got, expected = ca(x), x * ca.excite(ca.squeeze(detour))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert got.dtype == tf.bfloat16
+    np.testing.assert_array_equal(tf.cast(got, tf.float32).numpy(), tf.cast(expected, tf.float32).numpy())
