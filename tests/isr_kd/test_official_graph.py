@@ -42,3 +42,13 @@ def test_the_authors_graph_has_our_generator_s_size_and_trains_beside_ours():
     sess = official_graph.session(graph)
     costs = [official_graph.step_fn(sess, names, official_graph.feeds(names, 2, 32))() for _ in range(2)]
     assert np.all(np.isfinite(costs)) and costs[1] != costs[0]      # the generator's update moved it
+
+
+@pytest.mark.slow
+def test_the_benchmark_command_without_a_checkout_says_which_flag_in_one_line():
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    out = subprocess.run([sys.executable, "-m", "isr_kd_tf.bench", "--only=official_incremental_step"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 2 and "--reference_code is needed" in out.stderr, out.stderr[-2000:]
