@@ -22,7 +22,6 @@ def test_a_part_holds_when_its_mean_is_positive_and_beyond_its_standard_error():
     assert not stats.summarise([0.5])["holds"]                   # one seed cannot tell a result from noise
 
 
-@pytest.mark.slow
 def test_the_scores_table_averages_each_row_over_seeds_and_shows_identity_when_scored():
     from isr_kd_tf.claims.report import markdown
     seeds = [{"rows": [{"model": "kd", "test": "source", "psnr": p, "ssim": 0.5, "fid": None, "id_cos": c,
@@ -37,6 +36,7 @@ def test_the_scores_table_averages_each_row_over_seeds_and_shows_identity_when_s
     assert "ID cos" not in markdown({"seeds": 1, "minutes": 1.0, "rule": "r", "claims": [], "scores": plain})
 
 
+@pytest.mark.slow
 def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, data_dir):
     out = subprocess.run([sys.executable, "-m", "isr_kd_tf.claims", "--seeds=2", "--smoke",
                           "--claims=isr_kd_beats_bicubic",                       # the claim of fewest runs
