@@ -32,6 +32,8 @@ def test_the_scores_table_averages_each_row_over_seeds_and_shows_identity_when_s
     md = markdown({"seeds": 2, "minutes": 1.0, "rule": "r", "claims": [], "scores": [row]})
     assert "| PSNR | SSIM | ID cos | ID verified |" in md and "| isr_kd | kd | kd | source | 2 | 24.50 | 0.5000 | " \
         "0.8500 | 55.0 % |" in md
+    assert "(2 seeds, 1.0 min)" in md
+    assert "every run reused" in markdown({"seeds": 2, "minutes": 0.0, "rule": "r", "claims": [], "scores": []})
     plain = stats.mean_scores({("pkdn", "s"): [{"rows": [{"model": "s", "test": "t", "psnr": 30.0, "ssim": 0.9}]}]})
     assert "ID cos" not in markdown({"seeds": 1, "minutes": 1.0, "rule": "r", "claims": [], "scores": plain})
 
