@@ -52,7 +52,7 @@ def bench_official_incremental_step(reference_code="", batch_size=16, hr_size=12
     from isr_kd import official_graph
     graph, names = official_graph.build(reference_code, batch_size, hr_size)
     sess = official_graph.session(graph)
-    values = official_graph.feeds(names, batch_size, hr_size)
+    values = official_graph.feeds(names)
     theirs = official_graph.step_fn(sess, names, values)
     forward = official_graph.teacher_forward_fn(sess, names, values)
     official_s = median_step_seconds(lambda _: (theirs(), {})[1], None, steps)   # sess.run returns when done

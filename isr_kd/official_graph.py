@@ -98,9 +98,10 @@ def build(folder, batch_size, hr_size, options=None):
     return graph, names
 
 
-def feeds(names, batch_size, hr_size, seed=0):
+def feeds(names, seed=0):
     """Random inputs for every placeholder, the first half of the batch new-domain, the rest distilled."""
     rng = np.random.default_rng(seed)
+    batch_size = names["_BATCH_SIZE"]
     kd = np.arange(batch_size) >= batch_size // 2
     values = {}
     for key in ("X_lr", "X_hr", "X_grad", "X_grad_2", "X_grad_4", "kd_hr", "kd_hidden"):
@@ -110,11 +111,10 @@ def feeds(names, batch_size, hr_size, seed=0):
     return values
 
 
-def session(graph, threads=0):
-    """A session on the graph with its variables initialised (threads 0: TensorFlow's default pools)."""
+def session(graph):
+    """A session on the graph with its variables initialised (TensorFlow's default thread pools)."""
     import tensorflow as tf
-    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
-    sess = tf.compat.v1.Session(graph=graph, config=config)
+    sess = tf.compat.v1.Session(graph=graph)
     with graph.as_default():
         sess.run(tf.compat.v1.global_variables_initializer())
     return sess

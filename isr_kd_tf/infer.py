@@ -88,15 +88,11 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=
     A file that cannot be done is skipped with its reason; the others are done all the same."""
     from tqdm import tqdm
 
-    from isr_kd_tf import faces as faces_lib
-    from isr_kd_tf import serving, visualize
-    from isr_kd_tf.export import load_super_resolver
+    from isr_kd_tf import visualize
 
     root, files = _inputs(input_path)
     face_tools = _face_tools(model) if faces else None
-    if self_ensemble is None:
-        self_ensemble = faces_lib.SELF_ENSEMBLE if faces else 1
-    sr_fn = serving.self_ensemble(load_super_resolver(model), self_ensemble)
+    sr_fn = super_resolver(model, faces, self_ensemble)
     inputs = {os.path.abspath(f) for f in files}
     written, skipped, notes = [], [], []
     for path in tqdm(files, desc="super-resolving", unit="image", file=sys.stderr):
@@ -130,6 +126,17 @@ def run(model, input_path, output_dir, compare=False, tile=64, overlap=8, faces=
             continue
         written.append(target)
     return written, skipped, notes
+
+
+def super_resolver(model, faces=False, self_ensemble=None):
+    """The model as an SR function, averaged over `self_ensemble` transforms (default faces.SELF_ENSEMBLE for
+    face crops, 1 for whole images)."""
+    from isr_kd_tf import faces as faces_lib
+    from isr_kd_tf import serving
+    from isr_kd_tf.export import load_super_resolver
+    if self_ensemble is None:
+        self_ensemble = faces_lib.SELF_ENSEMBLE if faces else 1
+    return serving.self_ensemble(load_super_resolver(model), self_ensemble)
 
 
 def _face_tools(model):

@@ -157,11 +157,9 @@ def score_photographs(model, real_data_dir="", split="test", framing="native", s
                       picture_path=""):
     """FaceScores of every face the face path pastes into photographs(real_data_dir, split), as `infer
     --faces` would run (self_ensemble: default faces.SELF_ENSEMBLE); picture_path: the astronaut group's PNG."""
-    from isr_kd_tf import faces, infer, serving
-    from isr_kd_tf.export import load_super_resolver
+    from isr_kd_tf import infer
     tools = infer._face_tools(model)
-    n = faces.SELF_ENSEMBLE if self_ensemble is None else self_ensemble
-    sr_fn = serving.self_ensemble(load_super_resolver(model), n)
+    sr_fn = infer.super_resolver(model, faces=True, self_ensemble=self_ensemble)
     scores = []
     for name, photo in photographs(real_data_dir, split).items():
         found, out, bicubic, original = evaluate_photo(name, photo, sr_fn, tools, framing)

@@ -67,7 +67,8 @@ def measure(output, seeds, common, only=(), smoke=False, protocol="bundled"):
                  "curve": mean_curve(curves[c.name])}
         plot(os.path.join(output, f"{c.name}.png"), c.statement, per_part, entry["curve"])
         out.append(entry)
-    return {"claims": out, "scores": mean_scores(scores), "seeds": seeds, "protocol": protocol, "minutes": round((time.time() - start) / 60, 1),
+    return {"claims": out, "scores": mean_scores(scores), "seeds": seeds, "protocol": protocol,
+            "minutes": round((time.time() - start) / 60, 1),
             "rule": "a part holds when the mean of its margin over seeds is > 0 and > its standard error"}
 
 

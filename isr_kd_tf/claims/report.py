@@ -1,7 +1,7 @@
 """claims.md: one row per part of each claim, then each claim's statement, its curve's table and the scores
 of every run the margins came from."""
 
-HEADINGS = {"psnr": "PSNR", "ssim": "SSIM", "id_cos": "ID cos", "id_verified": "ID verified"}
+from isr_kd_tf.claims.stats import SCORES
 
 
 def markdown(report):
@@ -31,9 +31,9 @@ def _scores(rows):
     """The runs' own scores, mean over seeds (the zoo's entries: their one network)."""
     if not rows:
         return []
-    metrics = [k for k in HEADINGS if any(k in r for r in rows)]
+    metrics = [k for k in SCORES if any(k in r for r in rows)]
     lines = ["", "Scores of the runs, mean over seeds (ID: face-api descriptors, see the README):", "",
-             "| method | run | model | test | seeds | " + " | ".join(HEADINGS[k] for k in metrics) + " |",
+             "| method | run | model | test | seeds | " + " | ".join(SCORES[k] for k in metrics) + " |",
              "|---" * (5 + len(metrics)) + "|"]
     for r in rows:
         values = [("n/a" if k not in r else f"{100 * r[k]:.1f} %" if k == "id_verified" else

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from isr_kd_tf.claims.contract import row
+
 
 def summarise(values):
     """mean, sd and whether the part holds (mean > 0 and mean > standard error)."""
@@ -32,7 +34,8 @@ def mean_curve(per_seed):
             for k, (step, margins) in enumerate(per_seed[0])]
 
 
-SCORES = ("psnr", "ssim", "id_cos", "id_verified")   # the results.json metrics a claims report averages
+# the results.json metrics a claims report averages, with their headings
+SCORES = {"psnr": "PSNR", "ssim": "SSIM", "id_cos": "ID cos", "id_verified": "ID verified"}
 
 
 def mean_scores(per_run):
@@ -40,10 +43,10 @@ def mean_scores(per_run):
     one table, so the scores behind every margin (identity included, when scored) stand beside it."""
     out = []
     for (method, run), per_seed in per_run.items():
-        for row in per_seed[0]["rows"]:
-            same = [next(r for r in res["rows"] if r["model"] == row["model"] and r["test"] == row["test"])
-                    for res in per_seed]
-            means = {k: float(np.mean([r[k] for r in same])) for k in SCORES if row.get(k) is not None}
-            out.append({"method": method, "run": run, "model": row["model"], "test": row["test"],
-                        "seeds": len(same), **means})
+        for first in per_seed[0]["rows"]:
+            model, test = first["model"], first["test"]
+            means = {k: float(np.mean([row(res, model, test, k) for res in per_seed]))
+                     for k in SCORES if first.get(k) is not None}
+            out.append({"method": method, "run": run, "model": model, "test": test, "seeds": len(per_seed),
+                        **means})
     return out

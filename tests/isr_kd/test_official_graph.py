@@ -40,7 +40,7 @@ def test_the_authors_graph_has_our_generator_s_size_and_trains_beside_ours():
     assert r["official_step_s"] > 0 and r["step_s"] > 0 and 0 < r["official_teacher_forward_s"] < r["official_step_s"]
     graph, names = official_graph.build(CHECKOUT, 2, 32)
     sess = official_graph.session(graph)
-    costs = [official_graph.step_fn(sess, names, official_graph.feeds(names, 2, 32))() for _ in range(2)]
+    costs = [official_graph.step_fn(sess, names, official_graph.feeds(names))() for _ in range(2)]
     assert np.all(np.isfinite(costs)) and costs[1] != costs[0]      # the generator's update moved it
 
 
