@@ -29,13 +29,36 @@ def _conv(ch, k=3, act=None, name=None):
     return layers.Conv2D(ch, k, padding="same", activation=act, name=name)
 
 
+class PointwiseConv(layers.Conv2D):
+    """A 1x1 convolution computed as the matmul it is. On the channel attention's pooled (N, 1, 1, C) maps
+    oneDNN's convolution primitives cost about a millisecond a call (backward-filter most), 12 % of
+    KDFSRNet's bfloat16 step (issue 31); the matmul costs microseconds. Conv2D's variables, so checkpoints
+    and converted PyTorch weights load unchanged."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, 1, **kwargs)
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        kernel = tf.reshape(self.kernel, [-1, self.filters])
+        y = tf.matmul(tf.reshape(inputs, [-1, shape[-1]]), kernel)
+        if self.use_bias:
+            y = tf.nn.bias_add(y, self.bias)
+        return tf.reshape(self.activation(y), tf.concat([shape[:-1], [self.filters]], 0))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("kernel_size")
+        return config
+
+
 class ChannelAttention(BuildOnCall, layers.Layer):
     """RCAN channel attention: GAP -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid gate."""
 
     def __init__(self, channels, reduction=16, **kwargs):
         super().__init__(**kwargs)
-        self.squeeze = layers.Conv2D(max(1, channels // reduction), 1, activation="relu", name="squeeze")
-        self.excite = layers.Conv2D(channels, 1, activation="sigmoid", name="excite")
+        self.squeeze = PointwiseConv(max(1, channels // reduction), activation="relu", name="squeeze")
+        self.excite = PointwiseConv(channels, activation="sigmoid", name="excite")
 
     def call(self, x):
         # tf.reduce_mean, not keras.ops.mean: under the bfloat16 policy ops.mean casts the whole feature map to

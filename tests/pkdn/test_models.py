@@ -96,3 +96,33 @@ def test_channel_attention_in_bfloat16_pools_as_keras_mean_does():
         keras.mixed_precision.set_global_policy("float32")
     assert got.dtype == tf.bfloat16
     np.testing.assert_array_equal(tf.cast(got, tf.float32).numpy(), tf.cast(expected, tf.float32).numpy())
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_a_pointwise_conv_is_conv2d_with_a_1x1_kernel(policy):
+    """Same variables (a Conv2D's weights load into it), same outputs and gradients, on the pooled maps the
+    channel attention gives it and on whole maps, in float32 and under the bfloat16 policy."""
+    import keras
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        conv = keras.layers.Conv2D(8, 1, activation="relu")
+        point = models.PointwiseConv(8, activation="relu")
+        for shape in ((3, 1, 1, 16), (2, 5, 7, 16)):
+            x = tf.random.stateless_normal(shape, seed=(3, 4))
+            conv(x), point(x)
+            point.set_weights(conv.get_weights())
+            assert [w.shape for w in point.weights] == [w.shape for w in conv.weights]
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                a, b = conv(x), point(x)
+                la, lb = tf.reduce_sum(tf.cast(a, tf.float32) ** 2), tf.reduce_sum(tf.cast(b, tf.float32) ** 2)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            tol = 1e-5 if policy == "float32" else 2e-2
+            np.testing.assert_allclose(tf.cast(b, tf.float32), tf.cast(a, tf.float32), rtol=tol, atol=tol)
+            for ga, gb in zip(tape.gradient(la, [x, *conv.trainable_variables]),
+                              tape.gradient(lb, [x, *point.trainable_variables])):
+                scale = float(tf.reduce_max(tf.abs(ga))) + 1e-6
+                np.testing.assert_allclose(np.asarray(gb) / scale, np.asarray(ga) / scale, atol=tol * 3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert models.PointwiseConv.from_config(point.get_config()).kernel_size == (1, 1)
