@@ -60,11 +60,34 @@ class ChannelAttention(BuildOnCall, layers.Layer):
         self.squeeze = PointwiseConv(max(1, channels // reduction), activation="relu", name="squeeze")
         self.excite = PointwiseConv(channels, activation="sigmoid", name="excite")
 
+    def build(self, input_shape):
+        # before the first call, which runs inside gated_by_mean's custom gradient, where no variable may be made
+        self.squeeze.build((None, 1, 1, input_shape[-1]))
+        self.excite.build((None, 1, 1, self.squeeze.filters))
+
     def call(self, x):
-        # tf.reduce_mean, not keras.ops.mean: under the bfloat16 policy ops.mean casts the whole feature map to
-        # float32 and back (forward and backward) to reduce it; TensorFlow's bfloat16 mean accumulates in float32
-        # itself and gives the same gate. KDFSRNet's mixed-precision step: 1.06 -> 0.97-1.02 s (issue 31)
-        return x * self.excite(self.squeeze(tf.reduce_mean(x, axis=(1, 2), keepdims=True)))
+        return gated_by_mean(x, lambda pooled: self.excite(self.squeeze(pooled)))
+
+
+def gated_by_mean(x, gate):
+    """x * gate(mean of x over the map), its gradient written out. Autodiff tiles the mean's gradient over
+    the map, divides it there and adds it to the product's: three full-size passes where one broadcast add
+    does (issue 31). tf.reduce_mean, not keras.ops.mean: under the bfloat16 policy ops.mean casts the whole
+    map to float32 and back to reduce it; TensorFlow's bfloat16 mean accumulates in float32 itself."""
+    @tf.custom_gradient
+    def forward(x):
+        pooled = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
+        with tf.GradientTape() as tape:
+            tape.watch(pooled)
+            g = gate(pooled)
+
+        def backward(dy, variables=None):
+            d_pooled, *d_variables = tape.gradient(g, [pooled, *(variables or [])],
+                                                   output_gradients=tf.reduce_sum(dy * x, axis=(1, 2), keepdims=True))
+            size = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], d_pooled.dtype)
+            return dy * g + d_pooled / size, d_variables
+        return x * g, backward
+    return forward(x)
 
 
 class RCAB(BuildOnCall, layers.Layer):

@@ -126,3 +126,35 @@ def test_a_pointwise_conv_is_conv2d_with_a_1x1_kernel(policy):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert models.PointwiseConv.from_config(point.get_config()).kernel_size == (1, 1)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_the_channel_attention_gradient_written_out_is_autodiffs(policy):
+    """gated_by_mean's own gradient (the mean's part added once, broadcast) against autodiff of the same
+    forward, for the input and the gate's variables, eagerly and in a tf.function."""
+    import keras
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        ca = models.ChannelAttention(32, name="attention")
+        x = tf.random.stateless_normal((2, 12, 10, 32), seed=(5, 6))
+        ca(x)
+        w = tf.random.stateless_normal((2, 12, 10, 32), seed=(7, 8))
+
+        def grads(fn):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.cast(fn(x), tf.float32) * w)
+            return tape.gradient(loss, [x, *ca.trainable_variables])
+
+        def autodiff(x):      # the layer's forward as written before, its inputs cast as Keras casts them
+            x = tf.cast(x, ca.compute_dtype)
+            return x * ca.excite(ca.squeeze(tf.reduce_mean(x, axis=(1, 2), keepdims=True)))
+        expected = grads(autodiff)
+        for got in (grads(ca), tf.function(lambda: grads(ca))()):
+            assert len(got) == len(expected) == 5
+            for g, e in zip(got, expected):
+                tol = 1e-5 if policy == "float32" else 3e-2
+                scale = float(tf.reduce_max(tf.abs(tf.cast(e, tf.float32))))
+                np.testing.assert_allclose(tf.cast(g, tf.float32) / scale, tf.cast(e, tf.float32) / scale, atol=tol)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
