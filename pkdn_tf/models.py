@@ -77,7 +77,7 @@ def gated_by_mean(x, gate):
     @tf.custom_gradient
     def forward(x):
         pooled = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:      # persistent: an outer tape may ask twice
             tape.watch(pooled)
             g = gate(pooled)
 
