@@ -66,13 +66,15 @@ def test_the_claims_command_writes_json_markdown_and_a_plot_per_claim(tmp_path, 
     assert "| isr_kd | gs | pretrained | source | 2 |" in (tmp_path / "claims.md").read_text()
 
 
-def test_the_committed_claim_figures_redraw_from_their_numbers(tmp_path):
-    """docs/claims/*.png come from docs/claims/bundled.json (matplotlib; whole labels)."""
+@pytest.mark.parametrize("numbers, folder", [("bundled.json", ""), ("real_isr_kd.json", "real")])
+def test_the_committed_claim_figures_redraw_from_their_numbers(tmp_path, numbers, folder):
+    """docs/claims/*.png come from docs/claims/bundled.json, docs/claims/real/*.png from real_isr_kd.json
+    (matplotlib; whole labels), as the README's --replot commands draw them."""
     from isr_kd_tf.claims.__main__ import replot
-    report = os.path.join(ROOT, "docs", "claims", "bundled.json")
+    report = os.path.join(ROOT, "docs", "claims", numbers)
     paths = replot(report, str(tmp_path))
     names = {os.path.basename(p) for p in paths}
-    assert names == {n for n in os.listdir(os.path.join(ROOT, "docs", "claims")) if n.endswith(".png")}
+    assert names == {n for n in os.listdir(os.path.join(ROOT, "docs", "claims", folder)) if n.endswith(".png")}
     from PIL import Image
     assert all(Image.open(p).size[0] == 800 for p in paths)
     with pytest.raises(Exception, match="not a claims.json"):
