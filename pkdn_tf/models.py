@@ -52,7 +52,7 @@ class PointwiseConv(layers.Conv2D):
         return config
 
 
-class ChannelAttention(BuildOnCall, layers.Layer):
+class ChannelAttention(layers.Layer):
     """RCAN channel attention: GAP -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid gate."""
 
     def __init__(self, channels, reduction=16, **kwargs):
