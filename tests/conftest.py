@@ -1,3 +1,4 @@
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,13 +17,49 @@ TINY_SOURCE = "synthetic_faces/tiny"
 TINY_TARGET = "avatar_faces/tiny"
 
 
+DURATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "durations.json")
+
+
+def _recorded_durations():
+    try:
+        with open(DURATIONS) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Slow tests first: with -n 2 the two workers then end together instead of one waiting on a long
-    test picked up last."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Longest first, by each test's seconds in the last recorded suite run (tests/durations.json; a test
+    not in it counts 10 s if slow, else 0.5): with one test handed out at a time (pytest_configure) the
+    two workers end together instead of one waiting on a long test picked up last."""
+    seconds = _recorded_durations()
+    items.sort(key=lambda item: -seconds.get(item.nodeid, 10.0 if item.get_closest_marker("slow") else 0.5))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--record-durations", action="store_true",
+                     help=f"write each test's setup + call + teardown seconds to {DURATIONS} for the ordering")
+
+
+_measured = {}      # nodeid: seconds, in the controller under xdist (the workers' reports reach it)
+
+
+def pytest_runtest_logreport(report):
+    _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if config.getoption("record_durations") and not hasattr(config, "workerinput"):     # the controller
+        with open(DURATIONS, "w") as f:
+            seconds = {**_recorded_durations(), **{k: round(v, 2) for k, v in _measured.items()}}     # a part run updates its part
+            json.dump({k: v for k, v in sorted(seconds.items()) if v >= 0.05}, f, indent=0)
+            f.write("\n")
 
 
 def pytest_configure(config):
+    if getattr(config.option, "maxschedchunk", "absent") is None:       # xdist's load scheduling: a test at a time,
+        config.option.maxschedchunk = 1                                 # not a quarter of each worker's share
     config.addinivalue_line("markers", "slow: starts processes or trains through the CLI; the fast tier "
                                        "(python -m pytest -q -m \"not slow\" tests) leaves it out")
     from isr_kd_tf import KNOWN_WARNINGS      # pytest resets warning filters per test: give it the package's

@@ -129,32 +129,58 @@ def test_a_pointwise_conv_is_conv2d_with_a_1x1_kernel(policy):
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_the_channel_attention_gradient_written_out_is_autodiffs(policy):
+@pytest.mark.parametrize("form", ["gate", "gate and residual", "gate and residual as XLA kernels"])
+def test_the_channel_attention_gradient_written_out_is_autodiffs(policy, form):
     """gated_by_mean's own gradient (the mean's part added once, broadcast) against autodiff of the same
-    forward, for the input and the gate's variables, eagerly and in a tf.function."""
+    forward, for the input, the residual and the gate's variables, eagerly and in a tf.function; fused
+    (the multiply-adds as XLA kernels, as RCAB trains in bfloat16) within the same tolerance."""
     import keras
     keras.mixed_precision.set_global_policy(policy)
     try:
         ca = models.ChannelAttention(32, name="attention")
         x = tf.random.stateless_normal((2, 12, 10, 32), seed=(5, 6))
+        r = tf.random.stateless_normal((2, 12, 10, 32), seed=(9, 10))
         ca(x)
         w = tf.random.stateless_normal((2, 12, 10, 32), seed=(7, 8))
+        residual = form != "gate"
 
         def grads(fn):
             with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(tf.cast(fn(x), tf.float32) * w)
-            return tape.gradient(loss, [x, *ca.trainable_variables])
+                tape.watch([x, r])
+                loss = tf.reduce_sum(tf.cast(fn(x, r), tf.float32) * w)
+            return tape.gradient(loss, [x, r, *ca.trainable_variables]) if residual else \
+                tape.gradient(loss, [x, *ca.trainable_variables])
 
-        def autodiff(x):      # the layer's forward as written before, its inputs cast as Keras casts them
-            x = tf.cast(x, ca.compute_dtype)
-            return x * ca.excite(ca.squeeze(tf.reduce_mean(x, axis=(1, 2), keepdims=True)))
+        def autodiff(x, r):      # the layer's forward as written before, its inputs cast as Keras casts them
+            x, r = tf.cast(x, ca.compute_dtype), tf.cast(r, ca.compute_dtype)
+            y = x * ca.excite(ca.squeeze(tf.reduce_mean(x, axis=(1, 2), keepdims=True)))
+            return r + y if residual else y
+
+        def layer(x, r):
+            return ca(x, residual=r, fused="XLA" in form) if residual else ca(x)
         expected = grads(autodiff)
-        for got in (grads(ca), tf.function(lambda: grads(ca))()):
-            assert len(got) == len(expected) == 5
+        for got in (grads(layer), tf.function(lambda: grads(layer))()):
+            assert len(got) == len(expected) == 5 + residual
             for g, e in zip(got, expected):
                 tol = 1e-5 if policy == "float32" else 3e-2
                 scale = float(tf.reduce_max(tf.abs(tf.cast(e, tf.float32))))
                 np.testing.assert_allclose(tf.cast(g, tf.float32) / scale, tf.cast(e, tf.float32) / scale, atol=tol)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_rcab_fuses_only_when_training_in_bfloat16(monkeypatch):
+    """The XLA kernels only where they were measured faster; inference and float32 keep TensorFlow's ops."""
+    import keras
+    seen = []
+    real = models.gated_by_mean
+    monkeypatch.setattr(models, "gated_by_mean", lambda *a: seen.append(a[3]) or real(*a))
+    x = tf.random.stateless_normal((1, 8, 8, 16), seed=(1, 2))
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            block = models.RCAB(16)
+            block(x, training=True), block(x, training=False), block(x)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    assert seen == [False, False, False, True, False, False]
