@@ -18,7 +18,8 @@ def _pkdn_batch(batch_size, hr_size):
                         "domain": tf.zeros([batch_size], tf.int32)}, cfg)
 
 
-def _pkdn_step_maker(teacher_fn, hr_size, width):
+def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=6):
+    """blocks: the student's RCABs per stage (6 in the papers; the teacher keeps its own, at most as many)."""
     def make_step():
         import keras
         from isr_kd_tf.layers import scaled
@@ -27,8 +28,9 @@ def _pkdn_step_maker(teacher_fn, hr_size, width):
         from pkdn_tf.trainer import PKDNTrainer
         keras.utils.set_random_seed(0)
         feats = scaled(models.N_FEATS, width)
-        student = models.build(models.Student(n_feats=feats), hr_size)
-        trainer = PKDNTrainer(student, models.build(teacher_fn(n_feats=feats), hr_size), steps_per_epoch=10 ** 6)
+        student = models.build(models.Student(n_feats=feats, blocks=blocks), hr_size)
+        teacher = teacher_fn(n_feats=feats, **({"blocks": blocks} if blocks < 2 else {}))
+        trainer = PKDNTrainer(student, models.build(teacher, hr_size), steps_per_epoch=10 ** 6)
         trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
         trainer.optimizer.build(student.trainable_variables)
         return trainer.train_step
@@ -48,7 +50,7 @@ def bench_pkdn_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3,
 TORCH_FORMS = ("eager_channels_last", "compiled")
 
 
-def _torch_steps(batch, width, forms, precisions):
+def _torch_steps(batch, width, forms, precisions, blocks=6):
     """(precision, form, step, its arguments) of KDFSRNet's student step in PyTorch, each form freshly
     made; nothing without PyTorch."""
     try:
@@ -64,7 +66,8 @@ def _torch_steps(batch, width, forms, precisions):
     for precision in precisions:
         for form in forms:
             torch.manual_seed(0)
-            student, teacher = torch_reference.KDFSRNet(3, feats), torch_reference.KDFSRNet(6, feats, blocks=2).eval()
+            student = torch_reference.KDFSRNet(3, feats, blocks=blocks)
+            teacher = torch_reference.KDFSRNet(6, feats, blocks=min(2, blocks)).eval()
             fmt = torch.contiguous_format if form == "eager_nchw" else torch.channels_last
             student, teacher = student.to(memory_format=fmt), teacher.to(memory_format=fmt)
             optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
@@ -93,11 +96,11 @@ def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=
             for precision, form, step, args in _torch_steps(batch, width, forms, precisions)}
 
 
-def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channels_last"):
+def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channels_last", blocks=6):
     """{category: milliseconds} of one PyTorch step (PyTorch's profiler, self CPU time of every operator,
     by timing.OP_CATEGORIES) and "wall"; None without PyTorch. Eager: a compiled step's operators are
     inductor's fused kernels, which no category names."""
-    for _, _, step, args in _torch_steps(batch, width, (form,), (precision,)):
+    for _, _, step, args in _torch_steps(batch, width, (form,), (precision,), blocks):
         import torch
         _warm(step, args)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -168,15 +171,16 @@ def against_torch(ours, torch_s):
     return out
 
 
-def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, **_):
+def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, blocks=6, **_):
     """Where KDFSRNet's student step spends its time, by op category, in float32: this package's step
     (TensorFlow's profiler) beside PyTorch's eager channels-last one (PyTorch's profiler), same batch, same run."""
     import tensorflow as tf
     from pkdn_tf import models
     batch = _pkdn_batch(batch_size, hr_size)
-    fn = tf.function(_pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width)(), autograph=False)
+    fn = tf.function(_pkdn_step_maker(models.KDFSRNetTeacher, hr_size, width, blocks)(), autograph=False)
     _warm(fn, batch)
-    ms = {"tensorflow": step_profile(fn, batch), "torch_eager_channels_last": torch_step_profile(batch, width)}
+    ms = {"tensorflow": step_profile(fn, batch),
+          "torch_eager_channels_last": torch_step_profile(batch, width, blocks=blocks)}
     return {"name": "kdfsrnet_step_profile", "batch_size": batch_size, "hr_size": hr_size, "width": width,
             "precision": "float32", "ms": {k: v for k, v in ms.items() if v is not None}}
 

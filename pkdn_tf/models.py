@@ -12,6 +12,9 @@ The down/up blocks use TF's space_to_depth/depth_to_space channel order,
 (dy * 2 + dx) * C + c; `pkdn_tf.convert` permutes PyTorch weights to it.
 """
 
+import contextlib
+import threading
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -112,11 +115,25 @@ class RCAB(BuildOnCall, layers.Layer):
         self.conv2 = _conv(channels, name="conv2")
         self.attention = ChannelAttention(channels, reduction, name="attention")
 
-    def call(self, x, training=None):
-        # bfloat16 training: the gate and the residual add as one XLA kernel (each way), 4-8 % off the
-        # KDFSRNet step (issue 31); inference and exports keep plain TensorFlow ops at any image size
-        fused = bool(training) and self.compute_dtype == "bfloat16"
+    def call(self, x):
+        fused = getattr(_train_step, "active", False) and self.compute_dtype == "bfloat16"
         return self.attention(self.conv2(self.conv1(x)), residual=x, fused=fused)
+
+
+_train_step = threading.local()
+
+
+@contextlib.contextmanager
+def fused_gates():
+    """Networks called inside, in bfloat16, run each RCAB's gate and residual add as one XLA kernel each
+    way: 5-7 % off the KDFSRNet step (issue 31). Train steps only: their shapes are fixed, while inference
+    and exports keep plain TensorFlow ops, which need no compilation per image size."""
+    before = getattr(_train_step, "active", False)
+    _train_step.active = True
+    try:
+        yield
+    finally:
+        _train_step.active = before
 
 
 class PooledChannelGate(BuildOnCall, layers.Layer):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from isr_kd_tf.losses import masked_mean, per_sample_l1
 from isr_kd_tf.precision import float32
 from isr_kd_tf.trainer import ALL, Trainer
+from pkdn_tf import models
 
 
 def model_inputs(model, batch):
@@ -65,7 +66,7 @@ class PKDNTrainer(Trainer):
         hr = batch["hr"] / 255.0
         every = masks[ALL]
         w_ts, w_fs = self.distill_weights(self.optimizer.iterations)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, models.fused_gates():
             out = float32(self.model(*model_inputs(self.model, batch), training=True))
             terms = {"l1": masked_mean(per_sample_l1(out["sr"], hr), every)}
             loss = terms["l1"]

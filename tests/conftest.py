@@ -96,12 +96,27 @@ def real_data_dir():
     return SHARED_DATA
 
 
+def _shared_by_workers(tmp_path_factory, name):
+    """A path under the session's temporary root, which every xdist worker's own root lies in."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent / name if os.environ.get("PYTEST_XDIST_WORKER") else base / name
+
+
 @pytest.fixture(scope="session")
 def real_tfds(real_data_dir, tmp_path_factory):
-    """The three real-image sets built once per session from ../shared/data: (data_dir, real_data_dir)."""
+    """real_tfds(*names) -> (data_dir, real_data_dir) with the named real-image sets (all three without
+    names) built from ../shared/data: each set once per session, by whichever worker asks first (30 s for
+    the three, which both workers used to spend)."""
+    from filelock import FileLock
+
     from isr_kd_tf import data
     from isr_kd_tf.data import real_faces
 
-    d = str(tmp_path_factory.mktemp("real_tfds"))
-    data.prepare_sets(real_faces.NAMES, d, real_data_dir)
-    return d, real_data_dir
+    d = _shared_by_workers(tmp_path_factory, "real_tfds")
+
+    def build(*names):
+        for name in names or real_faces.NAMES:
+            with FileLock(f"{d}.{name}.lock", timeout=600):
+                data.prepare_sets([name], str(d), real_data_dir)
+        return str(d), real_data_dir
+    return build

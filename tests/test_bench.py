@@ -56,7 +56,7 @@ def test_a_step_profile_puts_a_convolution_step_s_time_in_its_convolutions():
 def test_the_profile_benchmark_puts_both_steps_in_their_categories():
     pytest.importorskip("torch")
     from pkdn_tf import bench
-    result = bench.bench_kdfsrnet_step_profile(batch_size=1, hr_size=32, width=0.0625)
+    result = bench.bench_kdfsrnet_step_profile(batch_size=1, hr_size=32, width=0.0625, blocks=1)
     tf_ms, torch_ms = result["ms"]["tensorflow"], result["ms"]["torch_eager_channels_last"]
     assert tf_ms["conv forward"] > 0 and tf_ms["conv backward-filter"] > 0 and tf_ms["wall"] > 0
     assert torch_ms["conv forward"] > 0 and torch_ms["conv backward (data and filter)"] > 0 and torch_ms["optimizer"] > 0

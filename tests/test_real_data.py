@@ -99,7 +99,7 @@ def test_crops_are_the_sets_own():
 def test_the_shared_sets_build_with_their_published_splits(real_tfds):
     """The facts of ../shared/data (its README): 8000/1000/1000, 8000/1000/1000, LFW's own 1500/500/927;
     sizes 200, 96, 250; masks in three colours only."""
-    d, real_data_dir = real_tfds
+    d, real_data_dir = real_tfds()
     want = {"utkface": ((8000, 1000, 1000), 200), "anime_faces": ((8000, 1000, 1000), 96),
             "lfw_parts": ((1500, 500, 927), 250)}
     for name, (counts, side) in want.items():
@@ -128,7 +128,7 @@ SMOKE = ["--steps_per_epoch=2", "--batch_size=2", "--eval_limit=2", "--val_image
 def test_the_real_image_isr_kd_demo_at_smoke_size(real_tfds, tmp_path):
     """The README's real-image ISR-KD command (flags/real/demo.cfg) on ../shared/data, a few steps from its zoo
     entry: every row scored, samples.png written into the run folder; then evaluate on another set."""
-    d, real_data_dir = real_tfds
+    d, real_data_dir = real_tfds("utkface", "anime_faces", "lfw_parts")
     results, _ = _train("flags/real/demo.cfg", str(tmp_path / "demo"), d, *SMOKE, f"--real_data_dir={real_data_dir}",
                         "--source_count=4", "--target_count=8")
     rows = {(r["model"], r["test"]) for r in results["rows"]}
@@ -148,7 +148,7 @@ def test_the_real_image_isr_kd_demo_at_smoke_size(real_tfds, tmp_path):
 @pytest.mark.slow
 def test_the_real_image_pkdn_demo_at_smoke_size(real_tfds, tmp_path):
     """The README's real-image PKDN command (flags/real/pkdn_demo.cfg): students from the zoo's LFW teacher."""
-    d, real_data_dir = real_tfds
+    d, real_data_dir = real_tfds("lfw_parts")
     results, _ = _train("flags/real/pkdn_demo.cfg", str(tmp_path / "pkdn"), d, *SMOKE, "--epochs=1",
                         f"--real_data_dir={real_data_dir}")
     assert {r["model"] for r in results["rows"]} == {"bicubic", "teacher", "student_kd", "student_no_kd"}

@@ -169,9 +169,11 @@ def test_the_channel_attention_gradient_written_out_is_autodiffs(policy, form):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_rcab_fuses_only_when_training_in_bfloat16(monkeypatch):
-    """The XLA kernels only where they were measured faster; inference and float32 keep TensorFlow's ops."""
+def test_rcab_fuses_only_in_a_train_step_in_bfloat16(monkeypatch):
+    """The XLA kernels only where they were measured faster: the PKDN trainer's step (the student's and the
+    frozen teacher's calls) in bfloat16; inference, exports and float32 keep TensorFlow's ops."""
     import keras
+    from pkdn_tf.trainer import PKDNTrainer
     seen = []
     real = models.gated_by_mean
     monkeypatch.setattr(models, "gated_by_mean", lambda *a: seen.append(a[3]) or real(*a))
@@ -180,7 +182,22 @@ def test_rcab_fuses_only_when_training_in_bfloat16(monkeypatch):
         keras.mixed_precision.set_global_policy(policy)
         try:
             block = models.RCAB(16)
-            block(x, training=True), block(x, training=False), block(x)
+            block(x, training=True)
+            with models.fused_gates():
+                block(x)
         finally:
             keras.mixed_precision.set_global_policy("float32")
-    assert seen == [False, False, False, True, False, False]
+    assert seen == [False, False, False, True]
+    seen.clear()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        student = models.build(models.Student(n_feats=4, blocks=1), 32)
+        teacher = models.build(models.KDFSRNetTeacher(n_feats=4, blocks=1), 32)
+        seen.clear()
+        trainer = PKDNTrainer(student, teacher, steps_per_epoch=10)
+        trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
+        from pkdn_tf.bench import _pkdn_batch
+        trainer.train_step(_pkdn_batch(1, 32))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert len(seen) == 2 * 9 and all(seen)       # one RCAB per stage in each network
