@@ -51,8 +51,8 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     config = session.config
     if config.getoption("record_durations") and not hasattr(config, "workerinput"):     # the controller
+        seconds = {**_recorded_durations(), **{k: round(v, 2) for k, v in _measured.items()}}     # a part run updates its part
         with open(DURATIONS, "w") as f:
-            seconds = {**_recorded_durations(), **{k: round(v, 2) for k, v in _measured.items()}}     # a part run updates its part
             json.dump({k: v for k, v in sorted(seconds.items()) if v >= 0.05}, f, indent=0)
             f.write("\n")
 
