@@ -29,8 +29,8 @@ def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=6):
         keras.utils.set_random_seed(0)
         feats = scaled(models.N_FEATS, width)
         student = models.build(models.Student(n_feats=feats, blocks=blocks), hr_size)
-        teacher = teacher_fn(n_feats=feats, **({"blocks": blocks} if blocks < 2 else {}))
-        trainer = PKDNTrainer(student, models.build(teacher, hr_size), steps_per_epoch=10 ** 6)
+        teacher = models.build(teacher_fn(n_feats=feats, blocks=min(2, blocks)), hr_size)     # both teachers: 2
+        trainer = PKDNTrainer(student, teacher, steps_per_epoch=10 ** 6)
         trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
         trainer.optimizer.build(student.trainable_variables)
         return trainer.train_step

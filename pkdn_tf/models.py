@@ -56,7 +56,8 @@ class PointwiseConv(layers.Conv2D):
 
 
 class ChannelAttention(layers.Layer):
-    """RCAN channel attention: GAP -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid gate."""
+    """RCAN channel attention: GAP -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid gate; with `residual`,
+    the block's skip added in the same pass."""
 
     def __init__(self, channels, reduction=16, **kwargs):
         super().__init__(**kwargs)
@@ -126,7 +127,7 @@ _train_step = threading.local()
 @contextlib.contextmanager
 def fused_gates():
     """Networks called inside, in bfloat16, run each RCAB's gate and residual add as one XLA kernel each
-    way: 5-7 % off the KDFSRNet step (issue 31). Train steps only: their shapes are fixed, while inference
+    way: about 5 % off the KDFSRNet step (issue 31; 0.966 against 0.915 s, interleaved). Train steps only: their shapes are fixed, while inference
     and exports keep plain TensorFlow ops, which need no compilation per image size."""
     before = getattr(_train_step, "active", False)
     _train_step.active = True
