@@ -92,7 +92,7 @@ def gated_by_mean(x, gate, residual=None, fused=False):
     scale_add = _scale_add_fused if fused else _scale_add
 
     @tf.custom_gradient
-    def forward(x, *residual):
+    def forward(x, *skip):                  # skip: () or (residual,), a custom gradient's inputs being tensors
         pooled = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
         with tf.GradientTape(persistent=True) as tape:      # persistent: an outer tape may ask twice
             tape.watch(pooled)
@@ -102,8 +102,9 @@ def gated_by_mean(x, gate, residual=None, fused=False):
             d_pooled, *d_variables = tape.gradient(g, [pooled, *(variables or [])],
                                                    output_gradients=tf.reduce_sum(dy * x, axis=(1, 2), keepdims=True))
             size = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], d_pooled.dtype)
-            return (scale_add(dy, g, d_pooled / size), *(dy for _ in residual)), d_variables
-        return (scale_add(x, g, residual[0]) if residual else x * g), backward
+            dx = scale_add(dy, g, d_pooled / size)
+            return ((dx, dy) if skip else (dx,)), d_variables
+        return (scale_add(x, g, skip[0]) if skip else x * g), backward
     return forward(x) if residual is None else forward(x, residual)
 
 
@@ -117,19 +118,24 @@ class RCAB(BuildOnCall, layers.Layer):
         self.attention = ChannelAttention(channels, reduction, name="attention")
 
     def call(self, x):
-        fused = getattr(_train_step, "active", False) and self.compute_dtype == "bfloat16"
+        fused = _train_step.active and self.compute_dtype == "bfloat16"
         return self.attention(self.conv2(self.conv1(x)), residual=x, fused=fused)
 
 
-_train_step = threading.local()
+class _TrainStep(threading.local):
+    active = False
+
+
+_train_step = _TrainStep()
 
 
 @contextlib.contextmanager
 def fused_gates():
     """Networks called inside, in bfloat16, run each RCAB's gate and residual add as one XLA kernel each
-    way: about 5 % off the KDFSRNet step (issue 31; 0.966 against 0.915 s, interleaved). Train steps only: their shapes are fixed, while inference
-    and exports keep plain TensorFlow ops, which need no compilation per image size."""
-    before = getattr(_train_step, "active", False)
+    way: about 5 % off the KDFSRNet step (issue 31; 0.966 against 0.915 s, interleaved). Train steps
+    only: their shapes are fixed, while inference and exports keep plain TensorFlow ops, which need no
+    compilation per image size."""
+    before = _train_step.active
     _train_step.active = True
     try:
         yield
