@@ -158,8 +158,10 @@ def test_the_channel_attention_gradient_written_out_is_autodiffs(policy, form):
 
         def layer(x, r):
             return ca(x, residual=r, fused="XLA" in form) if residual else ca(x)
-        expected = grads(autodiff)
-        for got in (grads(layer), tf.function(lambda: grads(layer))()):
+        # each against autodiff in the same mode: graph mode rounds bfloat16 differently from eager, and a
+        # gate bias's gradient, a sum that can cancel, then differs by more than the tolerance between modes
+        for got, expected in ((grads(layer), grads(autodiff)),
+                              tf.function(lambda: (grads(layer), grads(autodiff)))()):
             assert len(got) == len(expected) == 5 + residual
             for g, e in zip(got, expected):
                 tol = 1e-5 if policy == "float32" else 3e-2
