@@ -121,7 +121,7 @@ def load_kdfsrnet(path, which="student"):
     blocks, n_feats, reduction = _layout(state, path, which)
     model = (models.Student(blocks=blocks, n_feats=n_feats, reduction=reduction) if which == "student" else
              models.KDFSRNetTeacher(3, blocks=blocks, n_feats=n_feats, reduction=reduction))
-    models.build(model, 16)
+    models.build(model)
     expected = official_names(model)
     wanted = {f"{n}.{p}" for n in expected for p in ("weight", "bias")}
     stored = {k for k in state if not k.startswith(UNUSED)}

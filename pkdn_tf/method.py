@@ -34,7 +34,7 @@ def build_model(s, stage):
                                n_feats=feats, rcag_blocks=p.student_blocks)
     else:
         m = models.Student(p.student_ffb, p.student_blocks, feats)
-    return models.build(m, s.run.hr_size, p.weight_init, s.run.seed)
+    return models.build(m, weight_init=p.weight_init, seed=s.run.seed)
 
 
 def load_model(s, stage, path):

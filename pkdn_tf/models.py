@@ -353,8 +353,10 @@ def torch_default_init(model, seed=0):
     return model
 
 
-def build(model, hr_size=128, weight_init="keras", seed=0):
-    """Creates the weights by calling the model once on zeros.
+def build(model, hr_size=16, weight_init="keras", seed=0):
+    """Creates the weights by calling the model once on zeros, by default at the smallest size it
+    takes: the weights do not depend on it, and a full-width Student's eager call at 128x128 costs
+    about a second.
 
     weight_init: "keras" (Glorot-uniform kernels, zero biases) or "torch"
     (PyTorch's defaults, torch_default_init).
