@@ -60,8 +60,8 @@ def pytest_sessionfinish(session):
 def pytest_configure(config):
     if getattr(config.option, "maxschedchunk", "absent") is None:       # xdist's load scheduling: a test at a time,
         config.option.maxschedchunk = 1                                 # not a quarter of each worker's share
-    config.addinivalue_line("markers", "slow: starts processes or trains through the CLI; the fast tier "
-                                       "(python -m pytest -q -m \"not slow\" tests) leaves it out")
+    config.addinivalue_line("markers", "slow: starts processes, trains, or does a command's whole work (seconds "
+                                       "each); the fast tier (python -m pytest -q -m \"not slow\" tests) leaves it out")
     from isr_kd_tf import KNOWN_WARNINGS      # pytest resets warning filters per test: give it the package's
     for action, message, category, module in KNOWN_WARNINGS:
         config.addinivalue_line("filterwarnings", f"{action}:{message}:{category.__name__}:{module}")

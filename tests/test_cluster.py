@@ -275,6 +275,7 @@ def test_shares_of_a_batch_put_together_equal_the_batch_eagerly_and_in_tf_data()
         np.testing.assert_array_equal(share[k].numpy(), whole[k].numpy()[1:3], err_msg=k)
 
 
+@pytest.mark.slow          # five training pipelines built and read: 5 s
 def test_worker_streams_split_the_global_batches(data_dir):
     """Two workers' streams, replica by replica (one or two per worker), are the single stream's batches
     cut in order."""

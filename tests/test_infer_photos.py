@@ -78,6 +78,7 @@ def test_strips_equal_the_whole_and_the_windowed_paste_equals_a_full_canvas_one(
     assert np.abs(whole.astype(float) - np.clip(np.rint(full), 0, 255)).max() <= 1
 
 
+@pytest.mark.slow          # a 26-megapixel PNG written and read back
 def test_a_large_photograph_is_written_in_strips_with_bounded_memory(tmp_path):
     photo = cv2.resize(skdata.astronaut(), (640, 640), interpolation=cv2.INTER_CUBIC)   # x8: 26 megapixels
     t = faces.template(LR_SIDE)
@@ -111,6 +112,7 @@ def test_detections_that_are_no_face_are_named_and_compare_files_follow_the_dete
     assert sorted(os.listdir(tmp_path)) == ["p_face1_compare.png", "p_x8.png"]
 
 
+@pytest.mark.slow          # the command's whole work in-process, a zoo network on a folder
 def test_a_folder_with_a_photograph_that_cannot_be_done_does_the_rest(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -166,6 +166,7 @@ def test_a_full_disk_at_a_checkpoint_names_it_and_keeps_the_previous(tmp_path, d
     assert tf.train.latest_checkpoint(os.path.join(cfg.workdir, "pretrain", "checkpoints")).endswith("ckpt-2")
 
 
+@pytest.mark.slow          # trains a stage
 def test_training_on_a_folder_of_bad_images_finishes_and_names_what_it_skipped(tmp_path, data_dir, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
