@@ -34,6 +34,9 @@ def pytest_collection_modifyitems(config, items):
     two workers end together instead of one waiting on a long test picked up last."""
     seconds = _recorded_durations()
     items.sort(key=lambda item: -seconds.get(item.nodeid, 10.0 if item.get_closest_marker("slow") else 0.5))
+    # a test marked `first` builds what several later tests share (the real-image sets): started at once, it
+    # has built them before they start, where otherwise two of them could start together and one wait idle
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
 
 
 def pytest_addoption(parser):
@@ -62,6 +65,7 @@ def pytest_configure(config):
         config.option.maxschedchunk = 1                                 # not a quarter of each worker's share
     config.addinivalue_line("markers", "slow: starts processes, trains, or does a command's whole work (seconds "
                                        "each); the fast tier (python -m pytest -q -m \"not slow\" tests) leaves it out")
+    config.addinivalue_line("markers", "first: builds what later tests share; starts before the others")
     from isr_kd_tf import KNOWN_WARNINGS      # pytest resets warning filters per test: give it the package's
     for action, message, category, module in KNOWN_WARNINGS:
         config.addinivalue_line("filterwarnings", f"{action}:{message}:{category.__name__}:{module}")

@@ -96,6 +96,7 @@ def test_crops_are_the_sets_own():
 
 
 @pytest.mark.slow
+@pytest.mark.first
 def test_the_shared_sets_build_with_their_published_splits(real_tfds):
     """The facts of ../shared/data (its README): 8000/1000/1000, 8000/1000/1000, LFW's own 1500/500/927;
     sizes 200, 96, 250; masks in three colours only."""

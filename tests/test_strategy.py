@@ -72,7 +72,7 @@ for name, make in (("isr_kd", isr_kd), ("pkdn", pkdn), ("plain_l1", plain_l1)):
             first, rows, per = share
             return ds.map(lambda b: {k: v[first:first + rows] for k, v in b.items()}).unbatch().batch(per)
         ds = cluster.Cluster(strategy).distribute(shares, 4)
-        step = tf.function(loop.distributed_step(strategy, tr))
+        step = tf.function(loop.distributed_step(strategy, tr), autograph=False)     # as loop.compiled_step
         for b in ds:
             logs = step(b)
         results.append(([w.numpy() for w in weights], {k: float(v) for k, v in logs.items()}))

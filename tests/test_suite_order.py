@@ -8,20 +8,21 @@ from tests import conftest
 
 
 class _Item:
-    def __init__(self, nodeid, slow=False):
-        self.nodeid, self.slow = nodeid, slow
+    def __init__(self, nodeid, *markers):
+        self.nodeid, self.markers = nodeid, markers
 
     def get_closest_marker(self, name):
-        return self.slow if name == "slow" else None
+        return name if name in self.markers else None
 
 
 def test_tests_start_longest_first_and_unknown_ones_by_their_marker(tmp_path, monkeypatch):
     path = tmp_path / "durations.json"
-    path.write_text(json.dumps({"a": 1.0, "b": 30.0, "c": 4.0}))
+    path.write_text(json.dumps({"a": 1.0, "b": 30.0, "c": 4.0, "builds": 2.0}))
     monkeypatch.setattr(conftest, "DURATIONS", str(path))
-    items = [_Item("a"), _Item("new_fast"), _Item("b"), _Item("new_slow", slow=True), _Item("c")]
+    items = [_Item("a"), _Item("new_fast"), _Item("b"), _Item("new_slow", "slow"), _Item("c"),
+             _Item("builds", "slow", "first")]
     conftest.pytest_collection_modifyitems(None, items)
-    assert [i.nodeid for i in items] == ["b", "new_slow", "c", "a", "new_fast"]
+    assert [i.nodeid for i in items] == ["builds", "b", "new_slow", "c", "a", "new_fast"]
 
 
 def test_recording_rewrites_what_ran_and_keeps_the_rest(tmp_path, monkeypatch):
