@@ -74,3 +74,27 @@ def test_cosine_schedule_counts_the_stage_s_own_steps_and_leaves_checkpoints_ali
     def layout(o):
         return [(x.path.rsplit("/", 1)[-1].rsplit("_", 1)[-1], tuple(x.shape)) for x in o.variables]
     assert layout(plain) == layout(opt) and any(x.path.endswith("learning_rate") for x in opt.variables)
+
+
+def test_the_step_scalars_are_made_once_per_apply_and_every_variable_moves_as_keras_adam_moves_it():
+    """Six variables, one Adam step each in a tf.function: the bias-correction powers and the cosine
+    factor appear once in the graph, not once per variable, and the updates are Keras Adam's at the
+    scheduled rate."""
+    from isr_kd_tf.optim import FusedAdam
+    starts = [np.linspace(-1, 1, 4 * (i + 1)).astype("float32") for i in range(6)]
+    grads = [tf.constant(np.cos(np.arange(4 * (i + 1)) + i), tf.float32) for i in range(6)]
+    fused_vars = [keras.Variable(s) for s in starts]
+    fused = FusedAdam(1e-2, beta_2=0.99, cosine_steps=4)
+    fused.build(fused_vars)
+    fused.iterations.assign(2)                  # half-way through the schedule: half the rate
+    apply = tf.function(lambda: fused.apply_gradients(zip(grads, fused_vars)))
+    ops = [op.type for op in apply.get_concrete_function().graph.get_operations()]
+    assert ops.count("ResourceApplyAdam") == 6 and ops.count("Pow") == 2 and ops.count("Cos") == 1
+    apply()
+    plain_vars = [keras.Variable(s) for s in starts]
+    plain = keras.optimizers.Adam(0.5e-2, beta_2=0.99)
+    plain.build(plain_vars)
+    plain.iterations.assign(2)
+    plain.apply_gradients(zip(grads, plain_vars))
+    for a, b in zip(fused_vars, plain_vars):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
