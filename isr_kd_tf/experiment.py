@@ -49,11 +49,17 @@ def check_writable(workdir):
                         "or free space") from None
 
 
-def score_on(s, predict, name, domain, split="test", limit=None, **kwargs):
-    """{"psnr", "ssim", "fid"} of `predict` on a split, per the run's protocol (kwargs: evaluation.score)."""
+def eval_set(s, name, domain, split="test", limit=None):
+    """A split as the run's models are scored on it; one per test set serves every model (its LR is the
+    same on every pass)."""
     run = s.run
     limit = run.eval_limit if limit is None else limit
-    ds = data.eval_dataset(name, split, domain, data.PipelineConfig.from_settings(s), 16, run.data_dir or None, limit)
+    return data.eval_dataset(name, split, domain, data.PipelineConfig.from_settings(s), 16, run.data_dir or None, limit)
+
+
+def score_on(s, predict, ds, **kwargs):
+    """{"psnr", "ssim", "fid"} of `predict` on an eval_set, per the run's protocol (kwargs: evaluation.score)."""
+    run = s.run
     return evaluation.score(predict, ds, run.eval_crop_border, run.eval_y_channel, quantize=run.eval_quantize,
                             jpeg_quality=run.eval_jpeg_quality, **kwargs)
 
@@ -67,12 +73,13 @@ def score_models(s, predictors, split="test", limit=None, reference=None, extrac
     rows = []
     identity = s.method.identity_network(s)
     for test, domain, name in s.method.test_sets(s):
+        ds = eval_set(s, name, domain, split, limit)
         for model, fn in predictors.items():
             total = limit or s.run.eval_limit or None
             with tqdm(desc=f"{prefix}{model} on {test}", unit="image", file=sys.stderr, total=total,
                       disable=not progress) as bar:
-                r = score_on(s, fn, name, domain, split, limit, reference=reference, fid_extractor=extractor,
-                             progress=bar, identity=identity)
+                r = score_on(s, fn, ds, reference=reference, fid_extractor=extractor, progress=bar,
+                             identity=identity)
             rows.append({"model": prefix + model, "test": test, **r})
     return rows
 
@@ -89,14 +96,15 @@ def validation(s, predict):
     on the same images for reference (None: off)."""
     if not s.run.val_images:
         return None
-    baseline = {}
+    baseline, sets = {}, {}
 
     def validate():
         out = {}
         for test, domain, name in s.method.test_sets(s):
-            if test not in baseline:     # the same images every time: score bicubic once
-                baseline[test] = score_on(s, evaluation.bicubic, name, domain, "validation", s.run.val_images)
-            r = score_on(s, predict, name, domain, "validation", s.run.val_images)
+            if test not in sets:     # the same images every time: score bicubic once
+                sets[test] = eval_set(s, name, domain, "validation", s.run.val_images)
+                baseline[test] = score_on(s, evaluation.bicubic, sets[test])
+            r = score_on(s, predict, sets[test])
             out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
             out[f"psnr_{test}_bicubic"], out[f"ssim_{test}_bicubic"] = baseline[test]["psnr"], baseline[test]["ssim"]
         return out
