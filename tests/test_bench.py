@@ -53,7 +53,7 @@ def test_a_step_profile_puts_a_convolution_step_s_time_in_its_convolutions():
     assert convs > ms.get("other", 0) and convs <= 2.5 * ms["wall"]      # kernels on at most 2 threads, and a bit
 
 
-@pytest.mark.slow          # both frameworks' profilers over their steps: 5 s, the fast tier's longest test
+@pytest.mark.slow          # both frameworks' profilers over their training steps (5 s)
 def test_the_profile_benchmark_puts_both_steps_in_their_categories():
     pytest.importorskip("torch")
     from pkdn_tf import bench
