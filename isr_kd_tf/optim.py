@@ -36,6 +36,11 @@ class FusedAdam(keras.optimizers.Adam):
         t = tf.cast(self.iterations - self.cosine_start, tf.float32) / self.cosine_steps
         return 0.5 * (1.0 + tf.cos(3.141592653589793 * tf.clip_by_value(t, 0.0, 1.0)))
 
+    def _scheduled(self, learning_rate):
+        if not self.cosine_steps:      # nothing added to the step without a schedule
+            return learning_rate
+        return learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
+
     def scheduled_learning_rate(self):
         # read as tensors first (also a distributed variable): NumPy 2 warns on a variable's own __array__
         return float(tf.convert_to_tensor(self.learning_rate)) * float(self.learning_rate_factor())
@@ -53,8 +58,7 @@ class FusedAdam(keras.optimizers.Adam):
         cache = self._per_apply
         if cache is not None and dtype in cache:
             return cache[dtype]
-        if self.cosine_steps:          # nothing added to the step without a schedule
-            learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
+        learning_rate = self._scheduled(learning_rate)
         step = tf.cast(self.iterations + 1, dtype)
         beta2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
         epsilon = tf.cast(self.epsilon, dtype)
@@ -69,9 +73,7 @@ class FusedAdam(keras.optimizers.Adam):
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or keras.backend.backend() != "tensorflow":
-            if self.cosine_steps:
-                learning_rate = learning_rate * tf.cast(self.learning_rate_factor(), learning_rate.dtype)
-            return super().update_step(gradient, variable, learning_rate)
+            return super().update_step(gradient, variable, self._scheduled(learning_rate))
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),

@@ -18,8 +18,8 @@ def _pkdn_batch(batch_size, hr_size):
                         "domain": tf.zeros([batch_size], tf.int32)}, cfg)
 
 
-def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=6):
-    """blocks: the student's RCABs per stage (6 in the papers; the teacher keeps its own, at most as many)."""
+def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=None):
+    """blocks: the student's RCABs per stage (None: the papers' 6; the teacher keeps its own, at most as many)."""
     def make_step():
         import keras
         from isr_kd_tf.layers import scaled
@@ -27,9 +27,9 @@ def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=6):
         from pkdn_tf import models
         from pkdn_tf.trainer import PKDNTrainer
         keras.utils.set_random_seed(0)
-        feats = scaled(models.N_FEATS, width)
-        student = models.build(models.Student(n_feats=feats, blocks=blocks), hr_size)
-        teacher = models.build(teacher_fn(n_feats=feats, blocks=min(2, blocks)), hr_size)     # both teachers: 2
+        feats, student_blocks = scaled(models.N_FEATS, width), blocks or models.STUDENT_BLOCKS
+        student = models.build(models.Student(n_feats=feats, blocks=student_blocks), hr_size)
+        teacher = models.build(teacher_fn(n_feats=feats, blocks=min(models.TEACHER_BLOCKS, student_blocks)), hr_size)
         trainer = PKDNTrainer(student, teacher, steps_per_epoch=10 ** 6)
         trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
         trainer.optimizer.build(student.trainable_variables)
@@ -50,7 +50,7 @@ def bench_pkdn_student_train_step(batch_size=8, hr_size=128, width=1.0, steps=3,
 TORCH_FORMS = ("eager_channels_last", "compiled")
 
 
-def _torch_steps(batch, width, forms, precisions, blocks=6):
+def _torch_steps(batch, width, forms, precisions, blocks=None):
     """(precision, form, step, its arguments) of KDFSRNet's student step in PyTorch, each form freshly
     made; nothing without PyTorch."""
     try:
@@ -60,14 +60,14 @@ def _torch_steps(batch, width, forms, precisions, blocks=6):
         return
     from isr_kd_tf.layers import scaled
     from pkdn_tf import models
-    feats = scaled(models.N_FEATS, width)
+    feats, blocks = scaled(models.N_FEATS, width), blocks or models.STUDENT_BLOCKS
     inputs = {k: torch.from_numpy(batch[k].numpy().astype("float32") / (255.0 if k != "parsing_input" else 1.0))
               .permute(0, 3, 1, 2).contiguous() for k in ("lr_up", "parsing_input", "hr")}
     for precision in precisions:
         for form in forms:
             torch.manual_seed(0)
             student = torch_reference.KDFSRNet(3, feats, blocks=blocks)
-            teacher = torch_reference.KDFSRNet(6, feats, blocks=min(2, blocks)).eval()
+            teacher = torch_reference.KDFSRNet(6, feats, blocks=min(models.TEACHER_BLOCKS, blocks)).eval()
             fmt = torch.contiguous_format if form == "eager_nchw" else torch.channels_last
             student, teacher = student.to(memory_format=fmt), teacher.to(memory_format=fmt)
             optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
@@ -96,7 +96,7 @@ def torch_step_seconds(batch, width=1.0, steps=3, forms=TORCH_FORMS, precisions=
             for precision, form, step, args in _torch_steps(batch, width, forms, precisions)}
 
 
-def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channels_last", blocks=6):
+def torch_step_profile(batch, width=1.0, precision="float32", form="eager_channels_last", blocks=None):
     """{category: milliseconds} of one PyTorch step (PyTorch's profiler, self CPU time of every operator,
     by timing.OP_CATEGORIES) and "wall"; None without PyTorch. Eager: a compiled step's operators are
     inductor's fused kernels, which no category names."""
@@ -171,7 +171,7 @@ def against_torch(ours, torch_s):
     return out
 
 
-def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, blocks=6, **_):
+def bench_kdfsrnet_step_profile(batch_size=8, hr_size=128, width=1.0, blocks=None, **_):
     """Where KDFSRNet's student step spends its time, by op category, in float32: this package's step
     (TensorFlow's profiler) beside PyTorch's eager channels-last one (PyTorch's profiler), same batch, same run."""
     import tensorflow as tf

@@ -25,6 +25,8 @@ from pkdn_tf.config import WEIGHT_INITS
 
 N_FEATS = 64
 STAGES = 9              # 4 encoder stages, the bottleneck, 4 decoder stages
+STUDENT_BLOCKS = 6      # RCABs per stage: the student (and the PKDN teacher's RCAG option)
+TEACHER_BLOCKS = 2      # blocks per stage of both teachers
 DOWN = 4
 
 
@@ -259,7 +261,7 @@ class FaceSRNet(BuildOnCall, keras.Model):
     decoder stage.
     """
 
-    def __init__(self, stage="rcag", blocks=6, parsing_channels=0, head_parsing=False, ffb=False,
+    def __init__(self, stage="rcag", blocks=STUDENT_BLOCKS, parsing_channels=0, head_parsing=False, ffb=False,
                  ffb_outer_residual=True, n_feats=N_FEATS, reduction=16, **kwargs):
         super().__init__(**kwargs)
         if stage not in ("rcag", "pfb"):
@@ -315,18 +317,18 @@ class FaceSRNet(BuildOnCall, keras.Model):
         return {**super().get_config(), **self.config_}
 
 
-def Student(ffb=False, blocks=6, n_feats=N_FEATS, **kwargs):
+def Student(ffb=False, blocks=STUDENT_BLOCKS, n_feats=N_FEATS, **kwargs):
     """The KDFSRNet / PKDN student: LR only, 9 groups of 6 RCABs (5,203,995 parameters)."""
     return FaceSRNet("rcag", blocks, ffb=ffb, n_feats=n_feats, **kwargs)
 
 
-def KDFSRNetTeacher(parsing_channels=3, blocks=2, n_feats=N_FEATS, **kwargs):
+def KDFSRNetTeacher(parsing_channels=3, blocks=TEACHER_BLOCKS, n_feats=N_FEATS, **kwargs):
     """KDFSRNet's teacher: LR + parsing image at the head, 2 RCABs per group (2,526,027)."""
     return FaceSRNet("rcag", blocks, parsing_channels, head_parsing=True, n_feats=n_feats, **kwargs)
 
 
-def Teacher(parsing_channels=3, blocks=2, pfb=True, ffb=True, ffb_outer_residual=True, head_parsing=True,
-            n_feats=N_FEATS, rcag_blocks=6, **kwargs):
+def Teacher(parsing_channels=3, blocks=TEACHER_BLOCKS, pfb=True, ffb=True, ffb_outer_residual=True, head_parsing=True,
+            n_feats=N_FEATS, rcag_blocks=STUDENT_BLOCKS, **kwargs):
     """The PKDN teacher. pfb=False is the Table 2 ablation (each PFB stack
     replaced by the student's RCAG of `rcag_blocks` RCABs); ffb=False drops
     the decoder's feature fusion blocks."""

@@ -33,10 +33,10 @@ def pytest_collection_modifyitems(config, items):
     not in it counts 10 s if slow, else 0.5): with one test handed out at a time (pytest_configure) the
     two workers end together instead of one waiting on a long test picked up last."""
     seconds = _recorded_durations()
-    items.sort(key=lambda item: -seconds.get(item.nodeid, 10.0 if item.get_closest_marker("slow") else 0.5))
     # a test marked `first` builds what several later tests share (the real-image sets): started at once, it
     # has built them before they start, where otherwise two of them could start together and one wait idle
-    items.sort(key=lambda item: item.get_closest_marker("first") is None)
+    items.sort(key=lambda item: (item.get_closest_marker("first") is None,
+                                 -seconds.get(item.nodeid, 10.0 if item.get_closest_marker("slow") else 0.5)))
 
 
 def pytest_addoption(parser):
