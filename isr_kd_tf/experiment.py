@@ -96,17 +96,18 @@ def validation(s, predict):
     on the same images for reference (None: off)."""
     if not s.run.val_images:
         return None
-    baseline, sets = {}, {}
+    sets = {}       # test: (its eval set, bicubic's scores on it)
 
     def validate():
         out = {}
         for test, domain, name in s.method.test_sets(s):
-            if test not in sets:     # the same images every time: score bicubic once
-                sets[test] = eval_set(s, name, domain, "validation", s.run.val_images)
-                baseline[test] = score_on(s, evaluation.bicubic, sets[test])
-            r = score_on(s, predict, sets[test])
+            if test not in sets:     # the same images every time: build the set and score bicubic once
+                ds = eval_set(s, name, domain, "validation", s.run.val_images)
+                sets[test] = ds, score_on(s, evaluation.bicubic, ds)
+            ds, bicubic = sets[test]
+            r = score_on(s, predict, ds)
             out[f"psnr_{test}"], out[f"ssim_{test}"] = r["psnr"], r["ssim"]
-            out[f"psnr_{test}_bicubic"], out[f"ssim_{test}_bicubic"] = baseline[test]["psnr"], baseline[test]["ssim"]
+            out[f"psnr_{test}_bicubic"], out[f"ssim_{test}_bicubic"] = bicubic["psnr"], bicubic["ssim"]
         return out
     return validate
 

@@ -18,6 +18,14 @@ def _pkdn_batch(batch_size, hr_size):
                         "domain": tf.zeros([batch_size], tf.int32)}, cfg)
 
 
+def _block_counts(blocks):
+    """(student, teacher) blocks per stage: the student's `blocks` (None: the papers' 6), the teacher its own,
+    at most as many."""
+    from pkdn_tf import models
+    student = blocks or models.STUDENT_BLOCKS
+    return student, min(models.TEACHER_BLOCKS, student)
+
+
 def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=None):
     """blocks: the student's RCABs per stage (None: the papers' 6; the teacher keeps its own, at most as many)."""
     def make_step():
@@ -27,9 +35,9 @@ def _pkdn_step_maker(teacher_fn, hr_size, width, blocks=None):
         from pkdn_tf import models
         from pkdn_tf.trainer import PKDNTrainer
         keras.utils.set_random_seed(0)
-        feats, student_blocks = scaled(models.N_FEATS, width), blocks or models.STUDENT_BLOCKS
+        feats, (student_blocks, teacher_blocks) = scaled(models.N_FEATS, width), _block_counts(blocks)
         student = models.build(models.Student(n_feats=feats, blocks=student_blocks), hr_size)
-        teacher = models.build(teacher_fn(n_feats=feats, blocks=min(models.TEACHER_BLOCKS, student_blocks)), hr_size)
+        teacher = models.build(teacher_fn(n_feats=feats, blocks=teacher_blocks), hr_size)
         trainer = PKDNTrainer(student, teacher, steps_per_epoch=10 ** 6)
         trainer.compile(optimizer=FusedAdam(1e-4, beta_2=0.99))
         trainer.optimizer.build(student.trainable_variables)
@@ -60,14 +68,14 @@ def _torch_steps(batch, width, forms, precisions, blocks=None):
         return
     from isr_kd_tf.layers import scaled
     from pkdn_tf import models
-    feats, blocks = scaled(models.N_FEATS, width), blocks or models.STUDENT_BLOCKS
+    feats, (student_blocks, teacher_blocks) = scaled(models.N_FEATS, width), _block_counts(blocks)
     inputs = {k: torch.from_numpy(batch[k].numpy().astype("float32") / (255.0 if k != "parsing_input" else 1.0))
               .permute(0, 3, 1, 2).contiguous() for k in ("lr_up", "parsing_input", "hr")}
     for precision in precisions:
         for form in forms:
             torch.manual_seed(0)
-            student = torch_reference.KDFSRNet(3, feats, blocks=blocks)
-            teacher = torch_reference.KDFSRNet(6, feats, blocks=min(models.TEACHER_BLOCKS, blocks)).eval()
+            student = torch_reference.KDFSRNet(3, feats, blocks=student_blocks)
+            teacher = torch_reference.KDFSRNet(6, feats, blocks=teacher_blocks).eval()
             fmt = torch.contiguous_format if form == "eager_nchw" else torch.channels_last
             student, teacher = student.to(memory_format=fmt), teacher.to(memory_format=fmt)
             optimizer = torch.optim.Adam(student.parameters(), 1e-4, betas=(0.9, 0.99), eps=1e-8)
